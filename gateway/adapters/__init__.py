@@ -1,0 +1,1 @@
+"""Adapters to the outside world: sources and transports (folder, SFTP)."""

@@ -1,0 +1,196 @@
+"""The command line: `inkasso-gateway` (also `python -m gateway`).
+
+Exit codes (contract section 7): 0 success (for validate: every case accepted, warnings allowed);
+1 something was rejected or failed; 2 usage, configuration or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from gateway import __version__, config
+from gateway.config import GatewayConfig
+from gateway.domain.judging import FileStatus
+from gateway.domain.rules import RULESET_VERSION, all_rules
+from gateway.errors import ConfigError, InputError
+from gateway.formats.validation_output import write_json, write_text, write_text_totals
+from gateway.validation import FileReport, ValidationSettings, validate_file
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+#: Names a producer writes while a file is unfinished (contract section 2): never taken.
+TEMPORARY_SUFFIXES = (".part", ".tmp")
+CASE_FILE_SUFFIXES = (".xml", ".zip")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="inkasso-gateway",
+        description="File-based integration gateway for collection cases to Kammarkollegiet.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (rules {RULESET_VERSION})"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check case files without storing, moving or sending anything",
+        description="Dry run: check case files against the schema and every rule, and print every "
+        "finding at once. A directory means every case file (*.xml, *.zip) in it.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="case file, package or directory")
+    validate.add_argument("--config", help="gateway.toml whose clients the client check (F05) uses")
+    validate.add_argument(
+        "--as-of", type=_iso_date, metavar="YYYY-MM-DD", help="validate as if today were this date"
+    )
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+
+    rules = commands.add_parser("rules", help="print the rule catalogue")
+    rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "validate":
+            return _validate(args, sys.stdout)
+        if args.command == "rules":
+            return _rules(args.format, sys.stdout)
+    except (ConfigError, InputError) as error:
+        print(f"inkasso-gateway: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def _optional_config(explicit: str | None) -> GatewayConfig | None:
+    """An explicit --config must exist; the environment's or ./gateway.toml is used when present."""
+    path = config.locate(explicit)
+    if explicit is None and not path.is_file():
+        return None
+    return config.load(path)
+
+
+def _today(gateway_config: GatewayConfig | None) -> date:
+    zone = ZoneInfo(gateway_config.timezone if gateway_config else config.DEFAULT_TIMEZONE)
+    return datetime.now(zone).date()
+
+
+def _case_files(arguments: Sequence[str]) -> Iterator[Path | InputError]:
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                name = child.name
+                if name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES):
+                    continue
+                if child.is_file() and name.lower().endswith(CASE_FILE_SUFFIXES):
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            yield InputError(f"{argument}: no such file or directory")
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    gateway_config = _optional_config(args.config)
+    today = args.as_of or _today(gateway_config)
+    if gateway_config is None:
+        settings = ValidationSettings(today=today)
+    else:
+        settings = ValidationSettings(
+            today=today,
+            clients=gateway_config.client_orgnrs(),
+            strict_sequence=gateway_config.rules.strict_sequence,
+            postal_directory=gateway_config.load_postal_directory(),
+            max_attachment_bytes=gateway_config.rules.max_attachment_bytes,
+            policy=gateway_config.on_case_error,
+        )
+    if args.format == "text":
+        where = (
+            f"config {gateway_config.path}"
+            if gateway_config
+            else "no config: the client check (F05) is skipped"
+        )
+        out.write(
+            f"inkasso-gateway {__version__}, rules {RULESET_VERSION}, as of {settings.today}; {where}\n"
+        )
+    reports: list[FileReport] = []
+    io_errors = 0
+    for item in _case_files(args.files):
+        if isinstance(item, InputError):
+            print(f"inkasso-gateway: {item}", file=sys.stderr)
+            io_errors += 1
+            continue
+        try:
+            report = validate_file(item, settings, name=str(item))
+        except OSError as error:
+            print(f"inkasso-gateway: {item}: cannot read: {error.strerror or error}", file=sys.stderr)
+            io_errors += 1
+            continue
+        if args.format == "json":
+            write_json(out, report)
+        else:
+            write_text(out, report)
+        out.flush()
+        # Keep only the status: the verdict with its case list can go once printed.
+        reports.append(report)
+        report.verdict.cases = []
+    if args.format == "text" and reports:
+        write_text_totals(out, reports)
+    if io_errors:
+        return EXIT_USAGE
+    if not reports:
+        print("inkasso-gateway: no case files (*.xml, *.zip) found", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK if all(r.verdict.status is FileStatus.ACCEPTED for r in reports) else EXIT_REJECTED
+
+
+def _rules(output_format: str, out: TextIO) -> int:
+    rules = all_rules()
+    if output_format == "json":
+        catalogue = [
+            {
+                "code": r.code,
+                "severity": r.severity,
+                "scope": r.scope.value,
+                "sv": r.title_sv,
+                "en": r.title_en,
+            }
+            for r in rules
+        ]
+        json.dump(catalogue, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif output_format == "markdown":
+        out.write("| Code | Severity | Check (en) | Kontroll (sv) |\n|---|---|---|---|\n")
+        for r in rules:
+            out.write(f"| {r.code} | {r.severity} | {r.title_en} | {r.title_sv} |\n")
+    else:
+        for r in rules:
+            out.write(f"{r.code} [{r.severity}] {r.title_en}\n    {r.title_sv}\n")
+    return EXIT_OK

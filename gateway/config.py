@@ -1,0 +1,354 @@
+"""The configuration file (``gateway.toml``): read, checked whole, and turned into typed settings.
+
+Found as ``--config FILE``, else ``$INKASSO_GATEWAY_CONFIG``, else ``./gateway.toml``. Every problem
+is reported with its key and reason, all at once (an operator fixes the file in one go), and
+unknown keys are errors: a misspelt key silently ignored is how a gateway ends up misconfigured.
+Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.domain.identity import normalize_orgnr, parse_identity
+from gateway.domain.judging import CaseErrorPolicy
+from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
+from gateway.errors import ConfigError
+
+CONFIG_ENV = "INKASSO_GATEWAY_CONFIG"
+DEFAULT_CONFIG_NAME = "gateway.toml"
+DEFAULT_STABLE_SECONDS = 2.0
+DEFAULT_SCAN_SECONDS = 10.0
+DEFAULT_POLL_SECONDS = 30.0
+DEFAULT_TIMEZONE = "Europe/Stockholm"
+DEFAULT_SCHEDULE = "0 16 * * mon-fri"
+
+SFTP_KEYS = frozenset(
+    {"host", "port", "username", "key_file", "passphrase_file", "passphrase_env", "known_hosts", "remote_dir"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    id: str
+    orgnr: str  # 10 digits
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    type: str  # folder | sftp
+    path: Path | None
+    clients: tuple[str, ...] | None  # client ids; None = all
+    stable_seconds: float
+    done_marker: str | None
+    pattern: str
+    settings: Mapping[str, Any] = field(default_factory=dict)  # sftp keys, poll_seconds, after
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    type: str
+    path: Path | None
+    schedule: str
+    review: str  # auto | manual
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    strict_sequence: bool = False
+    postal_directory: Path | None = None
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    path: Path
+    sha256: str  # of the file's bytes, stamped on every receipt
+    timezone: str
+    on_case_error: CaseErrorPolicy
+    scan_seconds: float
+    store_url: str
+    clients: tuple[ClientConfig, ...]
+    sources: tuple[SourceConfig, ...]
+    delivery: DeliveryConfig
+    rules: RulesConfig
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def client_orgnrs(self) -> frozenset[str]:
+        return frozenset(client.orgnr for client in self.clients)
+
+    def source_orgnrs(self, source: SourceConfig) -> frozenset[str] | None:
+        if source.clients is None:
+            return None
+        by_id = {client.id: client.orgnr for client in self.clients}
+        return frozenset(by_id[client_id] for client_id in source.clients if client_id in by_id)
+
+    def load_postal_directory(self) -> dict[str, str] | None:
+        """Postal code -> town, from a tab- or semicolon-separated file (e.g. GeoNames' SE.txt)."""
+        path = self.rules.postal_directory
+        if path is None:
+            return None
+        directory: dict[str, str] = {}
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.rstrip("\n").replace(";", "\t").split("\t")
+                # GeoNames: country, postal code, place name, ...; plain files: code, town.
+                code, town = (parts[1], parts[2]) if len(parts) > 3 and len(parts[0]) == 2 else parts[:2]
+                directory[code.replace(" ", "")] = town.strip()
+        return directory
+
+
+def locate(explicit: str | None, *, cwd: Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+
+
+class _Checker:
+    """Collects every problem with its key, so the operator sees them all at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, key: str, reason: str) -> None:
+        self.problems.append(f"{key}: {reason}")
+
+    def table(self, data: Any, key: str, allowed: frozenset[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.problem(key, "must be a table")
+            return {}
+        for unknown in sorted(set(data) - allowed):
+            self.problem(f"{key}.{unknown}" if key else unknown, "unknown key")
+        return data
+
+    def get(
+        self, data: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any
+    ) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(f"{where}.{key}", f"must be a {expected}, not {type(value).__name__}")
+            return default
+        return value
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
+    ) -> str:
+        value = self.get(data, key, where, str, default)
+        if value not in choices:
+            self.problem(f"{where}.{key}", f"must be one of {', '.join(choices)}, not {value!r}")
+            return default
+        return str(value)
+
+    def positive(self, value: float, key: str) -> float:
+        if value <= 0:
+            self.problem(key, "must be greater than 0")
+        return value
+
+
+_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules"})
+_GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds"})
+_STORE = frozenset({"url"})
+_CLIENT = frozenset({"id", "orgnr", "name"})
+_SOURCE = frozenset(
+    {"name", "type", "path", "clients", "stable_seconds", "done_marker", "pattern", "poll_seconds", "after"}
+    | SFTP_KEYS
+)
+_DELIVERY = frozenset({"type", "path", "schedule", "review"} | SFTP_KEYS)
+_RULES = frozenset({"strict_sequence", "postal_directory", "max_attachment_bytes"})
+
+
+def load(path: Path) -> GatewayConfig:
+    """Read and check a config file; raise ConfigError listing every problem."""
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration: {error.strerror or error}") from error
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return parse(data, path=path.resolve(), sha256=hashlib.sha256(raw_bytes).hexdigest())
+
+
+def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
+    check = _Checker()
+    base = path.parent
+    top = check.table(dict(data), "", _TOP)
+
+    def resolve(value: str | None) -> Path | None:
+        return None if value is None else (base / value).resolve()
+
+    gateway = check.table(top.get("gateway", {}), "gateway", _GATEWAY)
+    timezone = check.get(gateway, "timezone", "gateway", str, DEFAULT_TIMEZONE)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        check.problem("gateway.timezone", f"unknown time zone {timezone!r}")
+    policy = CaseErrorPolicy(
+        check.choice(gateway, "on_case_error", "gateway", ("reject-case", "reject-file"), "reject-case")
+    )
+    scan_seconds = check.positive(
+        check.get(gateway, "scan_seconds", "gateway", float, DEFAULT_SCAN_SECONDS), "gateway.scan_seconds"
+    )
+
+    store = check.table(top.get("store", {}), "store", _STORE)
+    store_url = check.get(store, "url", "store", str, "sqlite:///var/gateway.db")
+    if not store_url.startswith(("sqlite:///", "postgresql://")):
+        check.problem("store.url", "must start with sqlite:/// or postgresql://")
+
+    clients = _clients(check, top.get("clients", []))
+    client_ids = {client.id for client in clients}
+    sources = _sources(check, top.get("sources", []), client_ids, resolve)
+    delivery = _delivery(check, top.get("delivery", {}), resolve)
+
+    rules_table = check.table(top.get("rules", {}), "rules", _RULES)
+    postal = check.get(rules_table, "postal_directory", "rules", str, None)
+    rules = RulesConfig(
+        strict_sequence=check.get(rules_table, "strict_sequence", "rules", bool, False),
+        postal_directory=resolve(postal),
+        max_attachment_bytes=int(
+            check.positive(
+                check.get(rules_table, "max_attachment_bytes", "rules", int, DEFAULT_MAX_ATTACHMENT_BYTES),
+                "rules.max_attachment_bytes",
+            )
+        ),
+    )
+    if rules.postal_directory is not None and not rules.postal_directory.is_file():
+        check.problem("rules.postal_directory", f"no such file: {rules.postal_directory}")
+
+    if check.problems:
+        raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
+    return GatewayConfig(
+        path=path,
+        sha256=sha256,
+        timezone=timezone,
+        on_case_error=policy,
+        scan_seconds=scan_seconds,
+        store_url=store_url,
+        clients=tuple(clients),
+        sources=tuple(sources),
+        delivery=delivery,
+        rules=rules,
+    )
+
+
+def _clients(check: _Checker, raw: Any) -> list[ClientConfig]:
+    if not isinstance(raw, list):
+        check.problem("clients", "must be an array of tables ([[clients]])")
+        return []
+    clients: list[ClientConfig] = []
+    seen_ids: set[str] = set()
+    seen_orgnrs: set[str] = set()
+    for position, entry in enumerate(raw):
+        where = f"clients[{position}]"
+        table = check.table(entry, where, _CLIENT)
+        client_id = check.get(table, "id", where, str, "")
+        orgnr_raw = check.get(table, "orgnr", where, str, "")
+        name = check.get(table, "name", where, str, "")
+        if not client_id or not all(c.isalnum() or c in "-_." for c in client_id):
+            check.problem(
+                f"{where}.id", "required; letters, digits, '-', '_' and '.' only (used in file names)"
+            )
+        elif client_id in seen_ids:
+            check.problem(f"{where}.id", f"{client_id!r} is used by two clients")
+        orgnr = normalize_orgnr(orgnr_raw)
+        if len(orgnr) != 10 or not orgnr.isdigit():
+            check.problem(f"{where}.orgnr", "required; an organisationsnummer of 10 digits (NNNNNN-NNNN)")
+        elif orgnr in seen_orgnrs:
+            check.problem(f"{where}.orgnr", f"{orgnr_raw!r} is used by two clients")
+        elif parse_identity(orgnr, today=date.today()).identity is None:
+            check.problem(f"{where}.orgnr", f"{orgnr_raw!r} is not a valid organisationsnummer")
+        seen_ids.add(client_id)
+        seen_orgnrs.add(orgnr)
+        clients.append(ClientConfig(client_id, orgnr, name))
+    return clients
+
+
+def _sources(
+    check: _Checker, raw: Any, client_ids: set[str], resolve: Callable[[str | None], Path | None]
+) -> list[SourceConfig]:
+    if not isinstance(raw, list):
+        check.problem("sources", "must be an array of tables ([[sources]])")
+        return []
+    sources: list[SourceConfig] = []
+    names: set[str] = set()
+    for position, entry in enumerate(raw):
+        where = f"sources[{position}]"
+        table = check.table(entry, where, _SOURCE)
+        name = check.get(table, "name", where, str, "")
+        if not name:
+            check.problem(f"{where}.name", "required")
+        elif name in names:
+            check.problem(f"{where}.name", f"{name!r} is used by two sources")
+        names.add(name)
+        kind = check.choice(table, "type", where, ("folder", "sftp"), "folder")
+        path = check.get(table, "path", where, str, None)
+        if kind == "folder" and path is None:
+            check.problem(f"{where}.path", "required for a folder source")
+        listed = check.get(table, "clients", where, list, None)
+        if listed is not None:
+            for client_id in listed:
+                if client_id not in client_ids:
+                    check.problem(f"{where}.clients", f"{client_id!r} is not a configured client id")
+        stable = check.positive(
+            check.get(table, "stable_seconds", where, float, DEFAULT_STABLE_SECONDS),
+            f"{where}.stable_seconds",
+        )
+        settings = {key: table[key] for key in table if key in SFTP_KEYS | {"poll_seconds", "after"}}
+        if kind == "sftp":
+            for required in ("host", "username", "key_file", "known_hosts", "remote_dir"):
+                if required not in table:
+                    check.problem(f"{where}.{required}", "required for an sftp source")
+            if "after" in table and table["after"] not in ("move", "delete"):
+                check.problem(f"{where}.after", "must be move or delete")
+        sources.append(
+            SourceConfig(
+                name=name,
+                type=kind,
+                path=resolve(path),
+                clients=tuple(listed) if listed is not None else None,
+                stable_seconds=stable,
+                done_marker=check.get(table, "done_marker", where, str, None),
+                pattern=check.get(table, "pattern", where, str, "*"),
+                settings=settings,
+            )
+        )
+    return sources
+
+
+def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | None]) -> DeliveryConfig:
+    table = check.table(raw, "delivery", _DELIVERY)
+    kind = check.choice(table, "type", "delivery", ("folder", "sftp"), "folder")
+    path = check.get(table, "path", "delivery", str, "outbox/journals" if kind == "folder" else None)
+    schedule = check.get(table, "schedule", "delivery", str, DEFAULT_SCHEDULE)
+    if len(schedule.split()) != 5:
+        check.problem("delivery.schedule", f"must be a cron expression of five fields, not {schedule!r}")
+    review = check.choice(table, "review", "delivery", ("auto", "manual"), "auto")
+    settings = {key: table[key] for key in table if key in SFTP_KEYS}
+    if kind == "sftp":
+        for required in ("host", "username", "key_file", "known_hosts", "remote_dir"):
+            if required not in table:
+                check.problem(f"delivery.{required}", "required for sftp delivery")
+    return DeliveryConfig(kind, resolve(path), schedule, review, settings)

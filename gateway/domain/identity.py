@@ -1,0 +1,236 @@
+"""Swedish identity numbers: personnummer, samordningsnummer and organisationsnummer.
+
+Pure functions in the manner of python-stdnum (``compact``, ``parse``, ``format``), with "today"
+passed in because the century of a 10-digit personnummer depends on it.
+
+>>> today = date(2026, 11, 25)
+>>> parse_identity("19121212-1212", today=today).normalized
+'191212121212'
+>>> parse_identity("121212+1212", today=today).formatted(today=today)
+'121212+1212'
+>>> parse_identity("701063-2391", today=today).kind
+<IdentityKind.COORDINATION_NUMBER: 'samordningsnummer'>
+>>> parse_identity("202100-6255", today=today).formatted(today=today)
+'202100-6255'
+>>> mask_identity("19850101-1234")
+'850101-XXXX'
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import date
+
+#: Digits 3-4 of an organisationsnummer are always at least 20, so it is never a valid date.
+ORGNR_MIN_MIDDLE = 20
+#: A samordningsnummer adds 60 to the day of birth.
+COORDINATION_DAY_OFFSET = 60
+#: Skatteverket writes "+" instead of "-" from the year the person turns 100.
+CENTENARIAN_AGE = 100
+
+_SHAPE = re.compile(r"^(\d{6}|\d{8})([-+]?)(\d{4})$")
+
+
+class IdentityKind(enum.Enum):
+    PERSONAL_NUMBER = "personnummer"
+    COORDINATION_NUMBER = "samordningsnummer"
+    ORGANISATION_NUMBER = "organisationsnummer"
+
+
+class IdentityProblem(enum.Enum):
+    """Why a value is not a valid identity number; each maps to a message in the rules."""
+
+    FORMAT = "format"  # not 10 or 12 digits with an optional separator
+    DATE = "date"  # no real date of birth (or a date in the future)
+    CHECK_DIGIT = "check-digit"  # Luhn check digit wrong
+    PLUS_UNDER_100 = "plus-under-100"  # "+" used for someone younger than 100
+    ORGNR_MIDDLE = "orgnr-middle"  # organisationsnummer with digits 3-4 below 20
+    ORGNR_PREFIX = "orgnr-prefix"  # 12-digit organisationsnummer without the 16 prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A valid identity number, normalised to 12 digits."""
+
+    kind: IdentityKind
+    normalized: str  # 12 digits: century + YYMMDDNNNN, or "16" + organisationsnummer
+    birth_date: date | None  # None for organisations and for samordningsnummer with day 00
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind is not IdentityKind.ORGANISATION_NUMBER
+
+    @property
+    def group_digit(self) -> int | None:
+        """The organisationsnummer's first digit (5 aktiebolag, 9 handelsbolag, ...)."""
+        return int(self.normalized[2]) if self.kind is IdentityKind.ORGANISATION_NUMBER else None
+
+    def formatted(self, *, today: date) -> str:
+        """Render as the e-service wants it: ÅÅMMDD-NNNN (+ from 100 years) or NNNNNN-NNNN."""
+        ten = self.normalized[2:]
+        separator = "-"
+        if self.is_person and today.year - int(self.normalized[:4]) >= CENTENARIAN_AGE:
+            separator = "+"
+        return f"{ten[:6]}{separator}{ten[6:]}"
+
+    def masked(self) -> str:
+        return mask_identity(self.normalized)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityResult:
+    """The outcome of parsing: an Identity, or the problem with the kind it looked like."""
+
+    identity: Identity | None
+    problem: IdentityProblem | None
+    looks_like: IdentityKind | None
+
+
+def compact(value: str) -> str:
+    """Remove spaces around the value; separators stay, as they carry meaning (+)."""
+    return value.strip().replace(" ", "")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Luhn (mod 10) check over a string of digits, check digit last."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The check digit that makes ``digits + check`` pass the Luhn test."""
+    for candidate in "0123456789":
+        if luhn_valid(digits + candidate):
+            return candidate
+    raise AssertionError("unreachable: one of ten digits always completes a Luhn number")
+
+
+def _real_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _birth_date(year: int, month: int, day: int) -> tuple[date | None, bool]:
+    """Return (birth date, is coordination number); (None, True) for day 00 of a valid month."""
+    if day > COORDINATION_DAY_OFFSET:
+        return _real_date(year, month, day - COORDINATION_DAY_OFFSET), True
+    if day == COORDINATION_DAY_OFFSET:
+        # Day 00: the birth date is unknown; the month must still be real.
+        return (None, True) if 1 <= month <= 12 else (None, False)
+    return _real_date(year, month, day), False
+
+
+def _infer_century(yymmdd: str, *, plus: bool, today: date) -> int:
+    """The latest century that does not put the birth date after today (minus 100 for '+')."""
+    yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6])
+    if dd >= COORDINATION_DAY_OFFSET:
+        dd = max(dd - COORDINATION_DAY_OFFSET, 1)
+    century = today.year // 100 * 100
+    year = century + yy
+    # Compare as (month, day) tuples so that invalid days still give a deterministic answer.
+    if (year, mm, dd) > (today.year, today.month, today.day):
+        year -= 100
+    if plus:
+        year -= 100
+    return year // 100 * 100
+
+
+def parse_identity(value: str, *, today: date) -> IdentityResult:
+    """Classify and validate an identity number as written in a case file."""
+    match = _SHAPE.match(compact(value))
+    if match is None:
+        return IdentityResult(None, IdentityProblem.FORMAT, None)
+    head, separator, tail = match.groups()
+    if len(head) == 8:
+        century_digits, yymmdd = head[:2], head[2:]
+    else:
+        century_digits, yymmdd = "", head
+    ten = yymmdd + tail
+    middle = int(ten[2:4])
+
+    if middle >= ORGNR_MIN_MIDDLE or century_digits == "16":
+        return _parse_orgnr(century_digits, ten)
+
+    kind = IdentityKind.PERSONAL_NUMBER
+    if century_digits:
+        year = int(century_digits + ten[:2])
+    else:
+        year = _infer_century(yymmdd, plus=separator == "+", today=today) + int(ten[:2])
+    born, coordination = _birth_date(year, middle, int(ten[4:6]))
+    if coordination:
+        kind = IdentityKind.COORDINATION_NUMBER
+    if born is None and not (coordination and int(ten[4:6]) == COORDINATION_DAY_OFFSET):
+        return IdentityResult(None, IdentityProblem.DATE, kind)
+    if born is not None and born > today:
+        return IdentityResult(None, IdentityProblem.DATE, kind)
+    if not luhn_valid(ten):
+        return IdentityResult(None, IdentityProblem.CHECK_DIGIT, kind)
+    if separator == "+" and today.year - year < CENTENARIAN_AGE:
+        return IdentityResult(None, IdentityProblem.PLUS_UNDER_100, kind)
+    normalized = f"{year:04d}{ten[2:]}"
+    return IdentityResult(Identity(kind, normalized, born), None, kind)
+
+
+def _parse_orgnr(century_digits: str, ten: str) -> IdentityResult:
+    kind = IdentityKind.ORGANISATION_NUMBER
+    if century_digits not in ("", "16"):
+        return IdentityResult(None, IdentityProblem.ORGNR_PREFIX, kind)
+    if int(ten[2:4]) < ORGNR_MIN_MIDDLE:
+        return IdentityResult(None, IdentityProblem.ORGNR_MIDDLE, kind)
+    if not luhn_valid(ten):
+        return IdentityResult(None, IdentityProblem.CHECK_DIGIT, kind)
+    return IdentityResult(Identity(kind, "16" + ten, None), None, kind)
+
+
+def is_placeholder(value: str) -> bool:
+    """True for values ERP registers use instead of a real number (M04).
+
+    All one digit (000000-0000, 999999-9999), a birth part of zeros, or a counting sequence.
+    """
+    digits = "".join(char for char in value if char.isdigit())
+    if len(digits) not in (10, 12):
+        return False
+    ten = digits[-10:]
+    if len(set(ten)) == 1:
+        return True
+    if ten[:6] == "000000" or ten[6:] == "0000":
+        return True
+    return ten in ("0123456789", "1234567890", "9876543210")
+
+
+def mask_identity(value: str) -> str:
+    """Mask a personal identity number for logs, receipts and reports: YYMMDD-XXXX.
+
+    Anything that is not recognisably an organisationsnummer is masked, valid or not, since an
+    invalid personnummer is often a real one with a typing error.
+    """
+    digits = "".join(char for char in value if char.isdigit())
+    if len(digits) == 12:
+        digits = digits[2:]
+    if len(digits) == 10 and int(digits[2:4]) >= ORGNR_MIN_MIDDLE:
+        return f"{digits[:6]}-{digits[6:]}"
+    if len(digits) >= 6:
+        return f"{digits[:6]}-XXXX"
+    return "XXXXXX-XXXX"
+
+
+def looks_like_identity(value: str, *, today: date) -> bool:
+    """True when a value (e.g. a Kundnummer) is a valid personnummer, samordningsnummer or orgnr."""
+    return parse_identity(value, today=today).identity is not None
+
+
+def normalize_orgnr(value: str) -> str:
+    """An organisationsnummer as 10 digits, for comparing the file's client with the config."""
+    digits = "".join(char for char in value if char.isdigit())
+    return digits[2:] if len(digits) == 12 and digits.startswith("16") else digits

@@ -1,0 +1,234 @@
+"""Judging a file: run the rules over each case as it streams past, then over the file as a whole.
+
+A :class:`FileJudge` is fed one case at a time (with the schema findings the reader attached) and
+keeps only a small :class:`CaseOutcome` per case, so memory stays proportional to the number of
+verdicts, never to the file. File-level rules run at the end; a file-level error rejects every case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from gateway.domain.findings import Finding, Severity
+from gateway.domain.identity import normalize_orgnr
+from gateway.domain.model import Case, FileHeader, FileSummary, FileTotals
+from gateway.domain.rules import FileFacts, FileState, RuleContext, Scope, rules_in
+
+
+class CaseStatus(enum.Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+    @property
+    def swedish(self) -> str:
+        return {"accepted": "Godkand", "rejected": "Underkand", "duplicate": "Dubblett"}[self.value]
+
+
+class FileStatus(enum.Enum):
+    ACCEPTED = "accepted"
+    PARTIALLY_ACCEPTED = "partially-accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+    @property
+    def swedish(self) -> str:
+        return {
+            "accepted": "Godkand",
+            "partially-accepted": "DelvisGodkand",
+            "rejected": "Underkand",
+            "duplicate": "Dubblett",
+        }[self.value]
+
+
+class CaseErrorPolicy(enum.Enum):
+    """``[gateway].on_case_error``: what a case-level error does to the rest of the file."""
+
+    REJECT_CASE = "reject-case"
+    REJECT_FILE = "reject-file"
+
+
+@dataclass(slots=True)
+class CaseOutcome:
+    """The verdict on one case: all a receipt needs, without the case itself."""
+
+    index: int
+    reference: str
+    line: int | None
+    status: CaseStatus
+    findings: list[Finding]
+    capital: Decimal
+    claim_count: int
+    protected: bool = False  # M16: held for manual review
+
+
+@dataclass(slots=True)
+class FileVerdict:
+    status: FileStatus
+    findings: list[Finding]  # file-level
+    cases: list[CaseOutcome]
+    header: FileHeader
+    summary: FileSummary | None
+    totals: FileTotals
+    duplicate_of: str | None = None  # the earlier receipt, for status duplicate
+
+    @property
+    def accepted(self) -> list[CaseOutcome]:
+        return [case for case in self.cases if case.status is CaseStatus.ACCEPTED]
+
+    @property
+    def accepted_capital(self) -> Decimal:
+        return sum((case.capital for case in self.accepted), Decimal(0))
+
+    def count(self, status: CaseStatus) -> int:
+        return sum(1 for case in self.cases if case.status is status)
+
+
+def _sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.line or 0, f.path, f.code))
+
+
+#: Where a case stood in its file: not part of what the case says.
+_POSITIONAL_FIELDS = frozenset({"path", "line", "lines", "index", "content_sha256"})
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            item.name: _plain(getattr(value, item.name))
+            for item in dataclasses.fields(value)
+            if item.name not in _POSITIONAL_FIELDS
+        }
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)  # dates and decimals, in their canonical text
+
+
+def case_fingerprint(case: Case) -> str:
+    """SHA-256 of a case's content, independent of layout, position and line numbers (A04/A05)."""
+    encoded = json.dumps(_plain(case), sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass
+class FileJudge:
+    context: RuleContext
+    policy: CaseErrorPolicy = CaseErrorPolicy.REJECT_CASE
+    fingerprint_cases: bool = False
+    state: FileState = field(default_factory=lambda: FileState(None))
+    totals: FileTotals = field(default_factory=FileTotals)
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+    capital_unknown: bool = False
+
+    def __post_init__(self) -> None:
+        self._case_rules = rules_in(Scope.CASE)
+        self._file_rules = rules_in(Scope.FILE)
+
+    def begin(self, header: FileHeader) -> None:
+        """Called once the file's header and client are known, before the first case."""
+        if header.client_orgnr:
+            self.state.client_orgnr = normalize_orgnr(header.client_orgnr)
+
+    def judge_case(self, case: Case, schema_findings: list[Finding]) -> CaseOutcome:
+        if self.fingerprint_cases:
+            case.content_sha256 = case_fingerprint(case)
+        findings = list(schema_findings)
+        context, state = self.context, self.state
+        for registered in self._case_rules:
+            assert registered.check is not None
+            findings.extend(registered.check(registered, case, context, state))
+
+        capital = Decimal(0)
+        for claim in case.claims:
+            if claim.capital is not None and claim.capital.value is not None:
+                capital += claim.capital.value
+            else:
+                self.capital_unknown = True
+        self.totals.case_count += 1
+        self.totals.claim_count += len(case.claims)
+        self.totals.capital_sum += capital
+
+        repeated_in_file = case.reference in state.references
+        status = CaseStatus.ACCEPTED
+        if any(f.severity is Severity.ERROR for f in findings):
+            status = CaseStatus.REJECTED
+            # A04 on a reference first seen in this file can only be the "already accepted with
+            # the same content" half: the case is a duplicate, not an error to fix.
+            if not repeated_in_file and any(f.code == "A04" for f in findings):
+                status = CaseStatus.DUPLICATE
+        if not repeated_in_file:
+            state.references[case.reference] = case.index
+        if status is CaseStatus.ACCEPTED:
+            for claim in case.claims:
+                if claim.reference:
+                    state.claim_references.setdefault(claim.reference, case.reference)
+
+        outcome = CaseOutcome(
+            index=case.index,
+            reference=case.reference,
+            line=case.line,
+            status=status,
+            findings=_sort_findings(findings) if findings else findings,
+            capital=capital,
+            claim_count=len(case.claims),
+            protected=any(debtor.protected for debtor in case.debtors),
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+    def finish(
+        self,
+        header: FileHeader,
+        summary: FileSummary | None,
+        reader_findings: list[Finding],
+    ) -> FileVerdict:
+        """Run the file rules and settle every case's final status."""
+        facts = FileFacts(header, summary, self.totals, self.capital_unknown)
+        findings = list(reader_findings)
+        readable = not any(f.code in ("F01", "F02") for f in reader_findings)
+        if readable:
+            for registered in self._file_rules:
+                assert registered.check is not None
+                findings.extend(registered.check(registered, facts, self.context))
+        findings = _sort_findings(findings)
+
+        duplicate_of = None
+        if any(f.code == "F04" for f in findings):
+            duplicate_of = self.context.history.receipt_for_bytes(self.context.file_sha256)
+            if duplicate_of is None and header.file_id and self.state.client_orgnr:
+                duplicate_of = self.context.history.receipt_for_file_id(
+                    self.state.client_orgnr, header.file_id
+                )
+        status = self._settle(findings, duplicate=duplicate_of is not None)
+        return FileVerdict(status, findings, self.outcomes, header, summary, self.totals, duplicate_of)
+
+    def _settle(self, file_findings: list[Finding], *, duplicate: bool) -> FileStatus:
+        outcomes = self.outcomes
+        file_error = any(f.severity is Severity.ERROR for f in file_findings)
+        case_error = any(o.status is CaseStatus.REJECTED for o in outcomes)
+        if duplicate:
+            for outcome in outcomes:
+                outcome.status = CaseStatus.DUPLICATE
+            return FileStatus.DUPLICATE
+        if file_error or (case_error and self.policy is CaseErrorPolicy.REJECT_FILE):
+            for outcome in outcomes:
+                if outcome.status is CaseStatus.ACCEPTED:
+                    outcome.status = CaseStatus.REJECTED
+            return FileStatus.REJECTED
+        accepted = sum(1 for o in outcomes if o.status is CaseStatus.ACCEPTED)
+        if outcomes and accepted == len(outcomes):
+            return FileStatus.ACCEPTED
+        if accepted:
+            return FileStatus.PARTIALLY_ACCEPTED
+        if outcomes and all(o.status is CaseStatus.DUPLICATE for o in outcomes):
+            return FileStatus.DUPLICATE
+        return FileStatus.REJECTED

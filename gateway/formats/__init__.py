@@ -1,0 +1,1 @@
+"""File formats: the streaming case-file reader, packages, and the receipt writer."""

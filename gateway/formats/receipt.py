@@ -1,0 +1,130 @@
+"""The receipt (``Kvittens``, ``xsd/kvittens-1.xsd``): one per file that arrives.
+
+Written incrementally with ``lxml.etree.xmlfile`` so a receipt for 100,000 cases never exists
+as a tree in memory. The caller supplies everything that is not the verdict (ids, times, the
+previous receipt's SHA-256), which keeps this module free of clocks and state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from lxml import etree
+
+from gateway.domain.findings import Finding
+from gateway.domain.judging import CaseStatus
+from gateway.validation import FileReport
+
+NAMESPACE = "urn:inkasso-gateway:kvittens:1"
+RECEIPT_VERSION = "1.0"
+#: The chain's first receipt names this as its predecessor.
+GENESIS_SHA256 = "0" * 64
+
+_Q = "{" + NAMESPACE + "}"
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._+\-åäöÅÄÖ]")
+_FILE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptStamp:
+    """What the receipt says about its own making."""
+
+    receipt_id: str
+    created: datetime
+    received: datetime
+    source: str
+    previous_sha256: str
+    gateway_version: str
+    ruleset_version: str
+    config_sha256: str
+
+
+def receipt_file_name(original_name: str, sha256: str) -> str:
+    """``<original name>.<first 12 hex of sha256>.kvittens.xml``, made safe as a file name."""
+    safe = _UNSAFE_NAME_CHARS.sub("_", original_name)[:180].lstrip(".") or "fil"
+    return f"{safe}.{sha256[:12]}.kvittens.xml"
+
+
+def _leaf(xf: Any, name: str, text: str) -> None:
+    element = etree.Element(_Q + name)
+    element.text = text
+    xf.write(element)
+
+
+def _finding(xf: Any, finding: Finding) -> None:
+    element = etree.Element(_Q + "Anmarkning")
+    for name, text in (
+        ("Regel", finding.code),
+        ("Allvarlighet", finding.severity.swedish),
+        ("Plats", finding.path),
+        ("Rad", str(finding.line) if finding.line else None),
+        ("Meddelande", finding.message_sv),
+        ("MeddelandeEn", finding.message_en),
+    ):
+        if text is not None:
+            etree.SubElement(element, _Q + name).text = _xml_safe(text)
+    xf.write(element)
+
+
+def _xml_safe(text: str) -> str:
+    # A message may quote a value from a broken file; drop what XML 1.0 cannot carry.
+    return "".join(char for char in text if char in "\t\n\r" or ord(char) >= 0x20)
+
+
+def write_receipt(
+    out: BinaryIO,
+    report: FileReport,
+    stamp: ReceiptStamp,
+    *,
+    journal_ids: Mapping[int, str] | None = None,
+) -> None:
+    """Write the receipt for ``report`` to ``out``; ``journal_ids`` maps case index to journal."""
+    verdict = report.verdict
+    header = verdict.header
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element(_Q + "Kvittens", {"version": RECEIPT_VERSION}, nsmap={None: NAMESPACE}):
+            _leaf(xf, "KvittensId", stamp.receipt_id)
+            _leaf(xf, "Skapad", stamp.created.isoformat())
+            with xf.element(_Q + "Fil"):
+                _leaf(xf, "Namn", _xml_safe(report.name)[:255])
+                _leaf(xf, "Kalla", stamp.source[:100])
+                _leaf(xf, "Storlek", str(report.size))
+                _leaf(xf, "Sha256", report.sha256)
+                if header.file_id and _FILE_ID.match(header.file_id):
+                    _leaf(xf, "FilId", header.file_id)
+                if header.sequence is not None and header.sequence > 0:
+                    _leaf(xf, "Lopnummer", str(header.sequence))
+                _leaf(xf, "Mottagen", stamp.received.isoformat())
+            if header.client_orgnr:
+                with xf.element(_Q + "Uppdragsgivare"):
+                    _leaf(xf, "Organisationsnummer", _xml_safe(header.client_orgnr)[:20])
+            _leaf(xf, "Status", verdict.status.swedish)
+            if verdict.duplicate_of:
+                _leaf(xf, "TidigareKvittens", verdict.duplicate_of[:255])
+            for finding in verdict.findings:
+                _finding(xf, finding)
+            for outcome in verdict.cases:
+                with xf.element(_Q + "Arende"):
+                    _leaf(xf, "ArendeReferens", _xml_safe(outcome.reference)[:100])
+                    _leaf(xf, "Status", outcome.status.swedish)
+                    journal_id = (journal_ids or {}).get(outcome.index)
+                    if journal_id:
+                        _leaf(xf, "JournalId", journal_id)
+                    for finding in outcome.findings:
+                        _finding(xf, finding)
+            with xf.element(_Q + "Summering"):
+                _leaf(xf, "AntalArenden", str(len(verdict.cases)))
+                _leaf(xf, "AntalGodkanda", str(len(verdict.accepted)))
+                _leaf(xf, "AntalUnderkanda", str(verdict.count(CaseStatus.REJECTED)))
+                _leaf(xf, "AntalDubbletter", str(verdict.count(CaseStatus.DUPLICATE)))
+                _leaf(xf, "SummaGodkantKapitalbelopp", f"{verdict.accepted_capital:.2f}")
+            with xf.element(_Q + "Gateway"):
+                _leaf(xf, "Version", stamp.gateway_version)
+                _leaf(xf, "Regelversion", stamp.ruleset_version)
+                _leaf(xf, "KonfigSha256", stamp.config_sha256)
+            _leaf(xf, "ForegaendeKvittensSha256", stamp.previous_sha256)

@@ -1,0 +1,154 @@
+"""Validate one arriving file end to end: package or plain XML, stream, schema, rules, verdict.
+
+This is the one place that wires the reader (formats) to the judge (domain); both ``validate``
+and the daemon's pipeline call :func:`validate_file`, so a dry run and real intake can never
+disagree about a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
+from gateway.domain.judging import CaseErrorPolicy, CaseOutcome, FileJudge, FileVerdict
+from gateway.domain.model import Case, FileHeader
+from gateway.domain.rules import History, NoHistory, RuleContext
+from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
+from gateway.formats.casefile import ByteSource, CaseFileReader
+from gateway.formats.package import PackageError, is_package, open_package
+
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSettings:
+    """Everything a validation needs from outside the file; "today" comes from the edge."""
+
+    today: date
+    history: History = dataclasses.field(default_factory=NoHistory)
+    clients: frozenset[str] | None = None
+    source_clients: frozenset[str] | None = None
+    strict_sequence: bool = False
+    postal_directory: Mapping[str, str] | None = None
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    policy: CaseErrorPolicy = CaseErrorPolicy.REJECT_CASE
+    #: Fingerprint every case's content: needed only when the history can tell duplicates (A04/A05).
+    fingerprint_cases: bool = False
+
+
+@dataclass(slots=True)
+class FileReport:
+    name: str
+    size: int
+    sha256: str
+    verdict: FileVerdict
+
+
+class _HashingReader:
+    """Hash and count the bytes as the parser reads them, so a plain file is read only once."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash whatever the parser did not read (it stops early on a fatal finding)."""
+        while self.read(_HASH_CHUNK):
+            pass
+
+
+def sha256_of(handle: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(_HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+CaseCallback = Callable[[Case, CaseOutcome], None]
+
+
+def validate_file(
+    path: Path,
+    settings: ValidationSettings,
+    *,
+    name: str | None = None,
+    on_case: CaseCallback | None = None,
+) -> FileReport:
+    """Validate the file at ``path``; ``on_case`` sees each case with its verdict as it streams.
+
+    Raises OSError when the file itself cannot be opened or read: that is an operational problem
+    for the caller, not a finding about the file's content.
+    """
+    context = RuleContext(
+        today=settings.today,
+        history=settings.history,
+        clients=settings.clients,
+        source_clients=settings.source_clients,
+        strict_sequence=settings.strict_sequence,
+        postal_directory=settings.postal_directory,
+        max_attachment_bytes=settings.max_attachment_bytes,
+    )
+    with path.open("rb") as raw:
+        head = raw.read(4)
+        raw.seek(0)
+        if is_package(head) or path.suffix.lower() == ".zip":
+            sha256, size = sha256_of(raw)
+            raw.seek(0)
+            context = dataclasses.replace(context, file_sha256=sha256)
+            try:
+                package = open_package(raw, max_attachment_bytes=settings.max_attachment_bytes)
+            except PackageError as refused:
+                judge = FileJudge(context, settings.policy)
+                nothing_read = FileHeader("/Arendefil/Filhuvud", None)
+                verdict = judge.finish(nothing_read, None, [refused.finding])
+                return FileReport(name or path.name, size, sha256, verdict)
+            context = dataclasses.replace(context, attachments=package.attachments)
+            with package.open_case_file() as member:
+                verdict = _judge_stream(member, context, settings, on_case)
+            return FileReport(name or path.name, size, sha256, verdict)
+
+        hashing = _HashingReader(raw)
+        judge = FileJudge(context, settings.policy, settings.fingerprint_cases)
+        reader = _run_cases(hashing, judge, on_case)
+        hashing.drain()
+        sha256 = hashing.digest.hexdigest()
+        judge.context = dataclasses.replace(context, file_sha256=sha256)
+        verdict = judge.finish(reader.header, reader.summary, reader.findings)
+        return FileReport(name or path.name, hashing.size, sha256, verdict)
+
+
+def _judge_stream(
+    stream: ByteSource, context: RuleContext, settings: ValidationSettings, on_case: CaseCallback | None
+) -> FileVerdict:
+    judge = FileJudge(context, settings.policy, settings.fingerprint_cases)
+    reader = _run_cases(stream, judge, on_case)
+    return judge.finish(reader.header, reader.summary, reader.findings)
+
+
+def _run_cases(stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None) -> CaseFileReader:
+    reader = CaseFileReader(stream)
+    begun = False
+    for case, schema_findings in reader.cases():
+        if not begun:
+            judge.begin(reader.header)
+            begun = True
+        outcome = judge.judge_case(case, schema_findings)
+        if on_case is not None:
+            on_case(case, outcome)
+    if not begun:
+        judge.begin(reader.header)
+    return reader
