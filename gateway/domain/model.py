@@ -1,6 +1,6 @@
 """The case model: what one case file says, in English names, with where each value stood.
 
-Field names map one-to-one onto the case file's Swedish elements (docs/format.md has the table).
+Field names map one-to-one onto the case file's Swedish elements (the README has the table).
 Every object carries its path (``/Arendefil/Arende[3]/Motpart[1]``) and line so that a rule can
 point at the exact place of a finding; ``lines`` holds the line of each child field by its Swedish
 element name. Values the schema already rejected arrive as ``None`` so rules can skip them and

@@ -1,0 +1,29 @@
+"""Shared fixtures: the repository's own paths and the fixed "today" every test validates on."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "lst-exempel-2026-11-24.xml"
+#: Every test validates "as of" this day, so that the samples never age into other findings.
+TODAY = date(2026, 11, 25)
+
+
+@pytest.fixture
+def example_bytes() -> bytes:
+    return EXAMPLE.read_bytes()
+
+
+def broken_copy(tmp_path: Path, replacements: dict[str, str], name: str = "broken.xml") -> Path:
+    """The example file with some text replaced: a quick way to make a file with known findings."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} is not in the example"
+        text = text.replace(old, new)
+    target = tmp_path / name
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,129 @@
+"""The configuration file: every problem reported at once, with its key; paths relative to the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway import config
+from gateway.domain.judging import CaseErrorPolicy
+from gateway.errors import ConfigError
+
+GOOD = """
+[gateway]
+timezone = "Europe/Stockholm"
+on_case_error = "reject-file"
+
+[store]
+url = "sqlite:///var/gateway.db"
+
+[[clients]]
+id = "lst-exempel"
+orgnr = "202100-0001"
+name = "Länsstyrelsen i Exempellän"
+
+[[clients]]
+id = "museum"
+orgnr = "2021000019"
+name = "Statens exempelmuseum"
+
+[[sources]]
+name = "erp"
+type = "folder"
+path = "inbox"
+clients = ["lst-exempel"]
+stable_seconds = 3
+
+[delivery]
+type = "folder"
+path = "outbox/journals"
+schedule = "0 16 * * mon-fri"
+review = "manual"
+
+[rules]
+strict_sequence = true
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_good_config_is_read_into_typed_settings(tmp_path: Path) -> None:
+    loaded = config.load(write(tmp_path, GOOD))
+    assert loaded.on_case_error is CaseErrorPolicy.REJECT_FILE
+    assert [client.orgnr for client in loaded.clients] == ["2021000001", "2021000019"]
+    source = loaded.sources[0]
+    assert source.path == (tmp_path / "inbox").resolve()
+    assert source.stable_seconds == 3.0
+    assert loaded.source_orgnrs(source) == frozenset({"2021000001"})
+    assert loaded.delivery.review == "manual"
+    assert loaded.delivery.path == (tmp_path / "outbox" / "journals").resolve()
+    assert loaded.rules.strict_sequence is True
+    assert len(loaded.sha256) == 64
+
+
+def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
+    bad = GOOD.replace('timezone = "Europe/Stockholm"', 'timezone = "Mars/Olympus"')
+    bad = bad.replace('review = "manual"', 'review = "sometimes"\nreveiw = "auto"')
+    bad = bad.replace('orgnr = "2021000019"', 'orgnr = "2021000018"')
+    bad = bad.replace('clients = ["lst-exempel"]', 'clients = ["lst-exempel", "nobody"]')
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, bad))
+    problems = error.value.problems
+    assert "gateway.timezone: unknown time zone 'Mars/Olympus'" in problems
+    assert "delivery.reveiw: unknown key" in problems
+    assert "delivery.review: must be one of auto, manual, not 'sometimes'" in problems
+    assert "clients[1].orgnr: '2021000018' is not a valid organisationsnummer" in problems
+    assert "sources[0].clients: 'nobody' is not a configured client id" in problems
+    assert len(problems) == 5
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("[surprise]\nx = 1\n", "surprise: unknown key"),
+        ('[gateway]\nscan_seconds = "ten"\n', "gateway.scan_seconds: must be a float, not str"),
+        ("[gateway]\nscan_seconds = 0\n", "gateway.scan_seconds: must be greater than 0"),
+        ('[store]\nurl = "mysql://x"\n', "store.url: must start with sqlite:/// or postgresql://"),
+        ('[[sources]]\nname = "s"\ntype = "sftp"\n', "sources[0].known_hosts: required for an sftp source"),
+        ('[[sources]]\nname = "s"\ntype = "folder"\n', "sources[0].path: required for a folder source"),
+        (
+            '[delivery]\nschedule = "daily"\n',
+            "delivery.schedule: must be a cron expression of five fields, not 'daily'",
+        ),
+        ('[[clients]]\nid = "a b"\norgnr = "2021000001"\n', "clients[0].id: required; letters, digits"),
+    ],
+)
+def test_single_problems_name_their_key(tmp_path: Path, snippet: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, snippet))
+    assert any(problem.startswith(expected) for problem in error.value.problems), error.value.problems
+
+
+def test_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration"):
+        config.load(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(write(tmp_path, "[gateway\n"))
+
+
+def test_config_is_found_by_flag_then_environment_then_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(config.CONFIG_ENV, raising=False)
+    assert config.locate(None, cwd=tmp_path) == tmp_path / "gateway.toml"
+    monkeypatch.setenv(config.CONFIG_ENV, "/etc/inkasso/gateway.toml")
+    assert config.locate(None, cwd=tmp_path) == Path("/etc/inkasso/gateway.toml")
+    assert config.locate("mine.toml", cwd=tmp_path) == Path("mine.toml")
+
+
+def test_postal_directory_reads_plain_and_geonames_files(tmp_path: Path) -> None:
+    (tmp_path / "postnummer.tsv").write_text("111 22\tStockholm\n", encoding="utf-8")
+    (tmp_path / "SE.txt").write_text("SE\t903 26\tUmeå\tVästerbotten\t24\n", encoding="utf-8")
+    for name, code, town in (("postnummer.tsv", "11122", "Stockholm"), ("SE.txt", "90326", "Umeå")):
+        loaded = config.load(write(tmp_path, f'[rules]\npostal_directory = "{name}"\n'))
+        assert loaded.load_postal_directory() == {code: town}
