@@ -4,14 +4,16 @@ Pure functions in the manner of python-stdnum (``compact``, ``parse``, ``format`
 passed in because the century of a 10-digit personnummer depends on it.
 
 >>> today = date(2026, 11, 25)
->>> parse_identity("19121212-1212", today=today).normalized
+>>> parse_identity("19121212-1212", today=today).identity.normalized
 '191212121212'
->>> parse_identity("121212+1212", today=today).formatted(today=today)
+>>> parse_identity("121212+1212", today=today).identity.formatted(today=today)
 '121212+1212'
->>> parse_identity("701063-2391", today=today).kind
+>>> parse_identity("701063-2391", today=today).identity.kind
 <IdentityKind.COORDINATION_NUMBER: 'samordningsnummer'>
->>> parse_identity("202100-6255", today=today).formatted(today=today)
+>>> parse_identity("202100-6255", today=today).identity.formatted(today=today)
 '202100-6255'
+>>> parse_identity("850231-9816", today=today).problem
+<IdentityProblem.DATE: 'date'>
 >>> mask_identity("19850101-1234")
 '850101-XXXX'
 """
@@ -30,7 +32,8 @@ COORDINATION_DAY_OFFSET = 60
 #: Skatteverket writes "+" instead of "-" from the year the person turns 100.
 CENTENARIAN_AGE = 100
 
-_SHAPE = re.compile(r"^(\d{6}|\d{8})([-+]?)(\d{4})$")
+_SHAPE = re.compile(r"^(\d{6}|\d{8})([-+]?)(\d{4})$", re.ASCII)
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 class IdentityKind(enum.Enum):
@@ -131,19 +134,24 @@ def _birth_date(year: int, month: int, day: int) -> tuple[date | None, bool]:
     return _real_date(year, month, day), False
 
 
-def _infer_century(yymmdd: str, *, plus: bool, today: date) -> int:
-    """The latest century that does not put the birth date after today (minus 100 for '+')."""
+def _infer_year(yymmdd: str, *, plus: bool, today: date) -> int:
+    """The full year of a 10-digit personnummer.
+
+    With "-": the latest year ending in YY that does not put the birth date after today. With "+"
+    (written from the calendar year the person turns 100): the latest year ending in YY at least
+    100 years before this year.
+    """
     yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6])
+    if plus:
+        latest = today.year - CENTENARIAN_AGE
+        return latest - (latest - yy) % 100
     if dd >= COORDINATION_DAY_OFFSET:
         dd = max(dd - COORDINATION_DAY_OFFSET, 1)
-    century = today.year // 100 * 100
-    year = century + yy
+    year = today.year // 100 * 100 + yy
     # Compare as (month, day) tuples so that invalid days still give a deterministic answer.
     if (year, mm, dd) > (today.year, today.month, today.day):
         year -= 100
-    if plus:
-        year -= 100
-    return year // 100 * 100
+    return year
 
 
 def parse_identity(value: str, *, today: date) -> IdentityResult:
@@ -166,13 +174,14 @@ def parse_identity(value: str, *, today: date) -> IdentityResult:
     if century_digits:
         year = int(century_digits + ten[:2])
     else:
-        year = _infer_century(yymmdd, plus=separator == "+", today=today) + int(ten[:2])
+        year = _infer_year(yymmdd, plus=separator == "+", today=today)
     born, coordination = _birth_date(year, middle, int(ten[4:6]))
     if coordination:
         kind = IdentityKind.COORDINATION_NUMBER
-    if born is None and not (coordination and int(ten[4:6]) == COORDINATION_DAY_OFFSET):
+    unknown_day = coordination and int(ten[4:6]) == COORDINATION_DAY_OFFSET
+    if born is None and not unknown_day:
         return IdentityResult(None, IdentityProblem.DATE, kind)
-    if born is not None and born > today:
+    if (born is not None and born > today) or (unknown_day and (year, middle) > (today.year, today.month)):
         return IdentityResult(None, IdentityProblem.DATE, kind)
     if not luhn_valid(ten):
         return IdentityResult(None, IdentityProblem.CHECK_DIGIT, kind)
@@ -198,7 +207,7 @@ def is_placeholder(value: str) -> bool:
 
     All one digit (000000-0000, 999999-9999), a birth part of zeros, or a counting sequence.
     """
-    digits = "".join(char for char in value if char.isdigit())
+    digits = "".join(char for char in value if char in _ASCII_DIGITS)
     if len(digits) not in (10, 12):
         return False
     ten = digits[-10:]
@@ -212,13 +221,13 @@ def is_placeholder(value: str) -> bool:
 def mask_identity(value: str) -> str:
     """Mask a personal identity number for logs, receipts and reports: YYMMDD-XXXX.
 
-    Anything that is not recognisably an organisationsnummer is masked, valid or not, since an
-    invalid personnummer is often a real one with a typing error.
+    Anything that is not a valid organisationsnummer is masked, since an invalid number is often
+    a real personnummer with a typing error.
     """
-    digits = "".join(char for char in value if char.isdigit())
+    digits = "".join(char for char in value if char in _ASCII_DIGITS)
     if len(digits) == 12:
         digits = digits[2:]
-    if len(digits) == 10 and int(digits[2:4]) >= ORGNR_MIN_MIDDLE:
+    if len(digits) == 10 and int(digits[2:4]) >= ORGNR_MIN_MIDDLE and luhn_valid(digits):
         return f"{digits[:6]}-{digits[6:]}"
     if len(digits) >= 6:
         return f"{digits[:6]}-XXXX"
@@ -232,5 +241,5 @@ def looks_like_identity(value: str, *, today: date) -> bool:
 
 def normalize_orgnr(value: str) -> str:
     """An organisationsnummer as 10 digits, for comparing the file's client with the config."""
-    digits = "".join(char for char in value if char.isdigit())
+    digits = "".join(char for char in value if char in _ASCII_DIGITS)
     return digits[2:] if len(digits) == 12 and digits.startswith("16") else digits
