@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -62,7 +63,21 @@ MAX_FINDINGS_PER_ELEMENT = 50
 
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
-_UNSAFE_SYNTAX_MARKERS = ("depth", "huge", "amplification", "entity", "too long", "limit")
+#: libxml2's words when one of its safety limits (not the file's syntax) stopped the parse.
+_UNSAFE_SYNTAX_MARKERS = (
+    "excessive depth",
+    "huge",
+    "amplification",
+    "entity reference loop",
+    "too long",
+    "resource limit",
+    "xmlsax2characters",
+)
+#: A single part of the file (one case, the header...) larger than this is refused (F02): a real
+#: case is a few kilobytes, and the reader holds one part in memory at a time.
+MAX_PART_BYTES = 4 * 1024 * 1024
+#: File-level findings kept: a file of a million stray elements must not give a million findings.
+MAX_FILE_FINDINGS = 200
 
 
 class ByteSource(Protocol):
@@ -71,23 +86,43 @@ class ByteSource(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _ReplayStream:
-    """A read-only file object that returns ``prefix`` first, then the rest of ``stream``."""
+class _PartTooLargeError(Exception):
+    """Raised from the stream when one part of the file grows past MAX_PART_BYTES."""
 
-    def __init__(self, prefix: bytes, stream: ByteSource) -> None:
+
+class _GuardedStream:
+    """Returns ``prefix`` first, then the rest of ``stream``, and bounds the size of each part.
+
+    The reader calls :meth:`part_done` after each child of the root; if more than ``part_limit``
+    bytes are read before the next one, reading stops. lxml builds a part in memory until its end
+    tag, so this is what keeps a hostile case of millions of elements from filling memory.
+    """
+
+    def __init__(self, prefix: bytes, stream: ByteSource, *, part_limit: int = MAX_PART_BYTES) -> None:
         self._prefix = prefix
         self._stream = stream
+        self._part_limit = part_limit
+        self._since_part = 0
+
+    def part_done(self) -> None:
+        self._since_part = 0
 
     def read(self, size: int = -1) -> bytes:
         prefix = self._prefix
-        if not prefix:
-            return self._stream.read(size)
-        if size < 0:
-            self._prefix = b""
-            return prefix + self._stream.read()
-        # A short read is fine for a file object; the parser simply asks again.
-        self._prefix = prefix[size:]
-        return prefix[:size]
+        if prefix:
+            if size < 0:
+                self._prefix = b""
+                data = prefix + self._stream.read()
+            else:
+                # A short read is fine for a file object; the parser simply asks again.
+                self._prefix = prefix[size:]
+                data = prefix[:size]
+        else:
+            data = self._stream.read(size)
+        self._since_part += len(data)
+        if self._since_part > self._part_limit:
+            raise _PartTooLargeError
+        return data
 
 
 @dataclass(slots=True)
@@ -104,6 +139,12 @@ def _file_finding(code: str, line: int | None, sv: str, en: str, path: str = "/"
 def _syntax_finding(error: Exception) -> Finding:
     message = str(error).strip() or error.__class__.__name__
     line = getattr(error, "lineno", None) or None
+    log = getattr(error, "error_log", None)
+    if line is None and log is not None and len(log):
+        # iterparse without entity resolution can raise a bare "no element found" at line 0;
+        # the real reason is the log's last entry (earlier entries may be from earlier parses).
+        last = log[len(log) - 1]
+        message, line = last.message, last.line or None
     lowered = message.lower()
     cleaned = schema_messages.clean(message)
     if any(marker in lowered for marker in _UNSAFE_SYNTAX_MARKERS):
@@ -175,6 +216,22 @@ class CaseFileReader:
         self._last_processed: etree._Element | None = None
         self._case_index = 0
 
+    def _report(self, finding: Finding) -> None:
+        count = len(self.findings)
+        if count < MAX_FILE_FINDINGS:
+            self.findings.append(finding)
+        elif count == MAX_FILE_FINDINGS:
+            self.findings.append(
+                Finding(
+                    finding.code,
+                    finding.severity,
+                    finding.path,
+                    finding.line,
+                    f"Fler än {MAX_FILE_FINDINGS} anmärkningar på filnivå; resten visas inte.",
+                    f"More than {MAX_FILE_FINDINGS} file-level findings; the rest are not shown.",
+                )
+            )
+
     # -- step 1: the prolog ------------------------------------------------------------------
 
     def _sniff(self) -> bytes:
@@ -245,6 +302,15 @@ class CaseFileReader:
                     "The file is encoded as UTF-16. Export it as UTF-8.",
                 )
             )
+        if b"\x00" in first_chunk[:4]:
+            raise _StopReadingError(
+                _file_finding(
+                    "F01",
+                    1,
+                    "Filen är kodad som UTF-16 eller UTF-32. Exportera den som UTF-8.",
+                    "The file is encoded as UTF-16 or UTF-32. Export it as UTF-8.",
+                )
+            )
         body = first_chunk[3:] if first_chunk.startswith(b"\xef\xbb\xbf") else first_chunk
         declared = _XML_DECLARATION.match(body)
         if declared and declared.group(1).decode("ascii").lower() not in _UTF8_NAMES:
@@ -276,7 +342,7 @@ class CaseFileReader:
             raise _StopReadingError(_file_finding("F01", root.sourceline, sv, en))
         version = root.get("version")
         if version != FILE_VERSION:
-            self.findings.append(
+            self._report(
                 _file_finding(
                     "F03",
                     root.sourceline,
@@ -288,7 +354,7 @@ class CaseFileReader:
         for name in root.attrib:
             if name != "version" and not name.startswith("{http://www.w3.org/2001/XMLSchema-instance}"):
                 shown = schema_messages.clean(str(name))
-                self.findings.append(
+                self._report(
                     _file_finding(
                         "F03",
                         root.sourceline,
@@ -304,13 +370,24 @@ class CaseFileReader:
         """Yield each case with its schema findings; file-level findings collect in ``findings``."""
         try:
             prefix = self._sniff()
-            yield from self._stream_children(_ReplayStream(prefix, self._stream))
+            yield from self._stream_children(_GuardedStream(prefix, self._stream))
         except _StopReadingError as stop:
-            self.findings.append(stop.finding)
+            self._report(stop.finding)
+        except _PartTooLargeError:
+            self._report(
+                _file_finding(
+                    "F02",
+                    None,
+                    f"En del av filen (ett ärende eller något mellan ärendena) är större än "
+                    f"{MAX_PART_BYTES // (1024 * 1024)} MB; filen läses inte vidare.",
+                    f"One part of the file (a case, or something between cases) is larger than "
+                    f"{MAX_PART_BYTES // (1024 * 1024)} MB; the file is not read further.",
+                )
+            )
         except etree.XMLSyntaxError as error:
-            self.findings.append(_syntax_finding(error))
-        except (zipfile.BadZipFile, EOFError) as error:
-            self.findings.append(
+            self._report(_syntax_finding(error))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+            self._report(
                 _file_finding(
                     "F02",
                     None,
@@ -320,9 +397,9 @@ class CaseFileReader:
             )
         except OSError as error:
             # lxml reports some malformed encodings from the input layer as OSError.
-            self.findings.append(_syntax_finding(error))
+            self._report(_syntax_finding(error))
 
-    def _stream_children(self, stream: _ReplayStream) -> Iterator[tuple[Case, list[Finding]]]:
+    def _stream_children(self, stream: _GuardedStream) -> Iterator[tuple[Case, list[Finding]]]:
         context = etree.iterparse(
             stream,
             events=("end",),
@@ -353,6 +430,7 @@ class CaseFileReader:
                 self._read_summary(element)
             element.clear(keep_tail=True)
             self._last_processed = element
+            stream.part_done()
         root = context.root
         if root is not None:
             last = root[-1] if len(root) else None
@@ -366,13 +444,10 @@ class CaseFileReader:
         """Report anything between the envelope's children, then free what was processed."""
         if self._last_processed is None and (parent.text or "").strip():
             self._text_between(parent.sourceline)
-        while True:
-            sibling = element.getprevious()
-            if sibling is None:
-                break
-            if sibling is not self._last_processed:
-                self._unexpected(sibling)
-            self._check_tail(sibling)
+        while (first := parent[0]) is not element:
+            if first is not self._last_processed:
+                self._unexpected(first)
+            self._check_tail(first)
             del parent[0]
 
     def _check_tail(self, element: etree._Element) -> None:
@@ -380,7 +455,7 @@ class CaseFileReader:
             self._text_between(element.sourceline)
 
     def _text_between(self, line: int | None) -> None:
-        self.findings.append(
+        self._report(
             _file_finding(
                 "F03",
                 line,
@@ -394,10 +469,10 @@ class CaseFileReader:
         if not isinstance(element.tag, str):
             return
         if element.tag.startswith("{" + XINCLUDE_NAMESPACE + "}"):
-            self.findings.append(self._xinclude_finding(element))
+            self._report(self._xinclude_finding(element))
             return
         local = schema_messages.clean(element.tag)
-        self.findings.append(
+        self._report(
             _file_finding(
                 "F03",
                 element.sourceline,
@@ -431,7 +506,7 @@ class CaseFileReader:
             else:
                 sv = f"{name} står på fel plats: väntat {expected}. Ordningen är Filhuvud, Uppdragsgivare, Arende, Filsummering."
                 en = f"{name} is out of place: expected {expected}. The order is Filhuvud, Uppdragsgivare, Arende, Filsummering."
-            self.findings.append(_file_finding("F03", element.sourceline, sv, en, f"/Arendefil/{name}"))
+            self._report(_file_finding("F03", element.sourceline, sv, en, f"/Arendefil/{name}"))
         if name not in seen:
             # Record skipped parts too, so one misplaced element gives one finding.
             for missing in ENVELOPE_ORDER[len(seen) : position]:
@@ -447,7 +522,7 @@ class CaseFileReader:
                 sv, en = "Filen innehåller inget ärende (Arende).", "The file holds no case (Arende)."
             else:
                 sv, en = f"{name} saknas i filen.", f"{name} is missing from the file."
-            self.findings.append(_file_finding("F03", None, sv, en, f"/Arendefil/{name}"))
+            self._report(_file_finding("F03", None, sv, en, f"/Arendefil/{name}"))
 
     # -- schema check of one child -----------------------------------------------------------
 
@@ -456,7 +531,7 @@ class CaseFileReader:
             return []
         findings: list[Finding] = []
         for xinclude in element.iter("{" + XINCLUDE_NAMESPACE + "}*"):
-            self.findings.append(self._xinclude_finding(xinclude))
+            self._report(self._xinclude_finding(xinclude))
         for error in self._schema.error_log:
             if len(findings) >= MAX_FINDINGS_PER_ELEMENT:
                 break
@@ -469,7 +544,7 @@ class CaseFileReader:
 
     def _read_header(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Filhuvud", "F03"):
-            self.findings.append(finding)
+            self._report(finding)
         header = self.header
         header.line = element.sourceline
         for child in element:
@@ -489,7 +564,7 @@ class CaseFileReader:
 
     def _read_client(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Uppdragsgivare", "F03"):
-            self.findings.append(finding)
+            self._report(finding)
         for child in element:
             if not isinstance(child.tag, str):
                 continue
@@ -502,7 +577,7 @@ class CaseFileReader:
 
     def _read_summary(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Filsummering", "F03"):
-            self.findings.append(finding)
+            self._report(finding)
         summary = FileSummary("/Arendefil/Filsummering", element.sourceline)
         for child in element:
             if not isinstance(child.tag, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
@@ -177,7 +178,7 @@ def _measure(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Att
                     # Too large anyway (A06): report the declared size without reading further.
                     return AttachmentFacts(max(size, info.file_size), "", detect_content_type(head))
                 digest.update(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
         raise _refuse(
             f"Bilagan {info.filename[:80]} i paketet är skadad: {error}",
             f"The attachment {info.filename[:80]} in the package is damaged: {error}",
