@@ -12,10 +12,11 @@ import re
 
 from gateway.domain.identity import mask_identity
 
-_CLARK = re.compile(r"\{[^}]*\}")
+# Namespace URIs in Clark notation; not the set braces of "{'Privat', 'Foretag'}".
+_CLARK = re.compile(r"\{(?:urn|https?):[^}]*\}")
 _IDENTITY_LIKE = re.compile(r"(?<!\d)\d{6}(?:\d{2})?[-+]?\d{4}(?!\d)")
 _ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: (.*)$", re.DOTALL)
-_QUOTED_VALUE = re.compile(r"'((?:[^']|'(?! ))*)'")
+_LONG_QUOTED_VALUE = re.compile(r"'([^']{61,})'")
 
 _TYPE_NAMES_SV = {
     "xs:date": "ett datum (ÅÅÅÅ-MM-DD)",
@@ -34,12 +35,7 @@ _TYPE_NAMES_SV = {
 def clean(message: str) -> str:
     text = _CLARK.sub("", message.strip())
     text = _IDENTITY_LIKE.sub(lambda m: mask_identity(m.group(0)), text)
-    return _QUOTED_VALUE.sub(_shorten, text)
-
-
-def _shorten(match: re.Match[str]) -> str:
-    value = match.group(1)
-    return f"'{value[:60]}…'" if len(value) > 60 else match.group(0)
+    return _LONG_QUOTED_VALUE.sub(lambda m: f"'{m.group(1)[:60]}…'", text)
 
 
 def where(message: str) -> tuple[str | None, str | None]:

@@ -26,14 +26,24 @@ ADULT_AGE = 18
 
 #: Legal-form words by the organisationsnummer's group digit (M08), lower case.
 LEGAL_FORMS_BY_GROUP: dict[int, tuple[str, ...]] = {
-    5: ("ab", "aktiebolag", "(publ)"),
-    7: ("ek. för.", "ek.för.", "ekonomisk förening", "brf", "bostadsrättsförening"),
-    8: ("ideell förening", "stiftelse", "stiftelsen"),
-    9: ("hb", "kb", "handelsbolag", "kommanditbolag"),
+    5: ("ab", "aktiebolag", "aktiebolaget", "(publ)"),
+    7: (
+        "ek. för.",
+        "ek.för.",
+        "ekonomisk förening",
+        "ekonomiska föreningen",
+        "brf",
+        "bostadsrättsförening",
+        "bostadsrättsföreningen",
+    ),
+    8: ("ideell förening", "ideella föreningen", "stiftelse", "stiftelsen"),
+    9: ("hb", "kb", "handelsbolag", "handelsbolaget", "kommanditbolag", "kommanditbolaget"),
 }
+# Registered names use both the indefinite and the definite form ("Bostadsrättsföreningen X").
 _LEGAL_FORM_WORD = re.compile(
-    r"(?<![\wåäö])(ab|hb|kb|aktiebolag|handelsbolag|kommanditbolag|ek\.\s?för\.|ekonomisk förening|"
-    r"brf|bostadsrättsförening|ideell förening|stiftelse|stiftelsen|\(publ\))(?![\wåäö])",
+    r"(?<![\wåäö])(ab|hb|kb|aktiebolag(?:et)?|handelsbolag(?:et)?|kommanditbolag(?:et)?|ek\.\s?för\.|"
+    r"ekonomisk förening|ekonomiska föreningen|brf|bostadsrättsförening(?:en)?|ideell förening|"
+    r"ideella föreningen|stiftelse(?:n)?|\(publ\))(?![\wåäö])",
     re.IGNORECASE,
 )
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,22}$")
