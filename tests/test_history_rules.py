@@ -196,7 +196,7 @@ def test_A04_a_case_accepted_before_with_the_same_content_is_a_duplicate() -> No
     assert _codes(first.findings) == ["A04"]
     assert first.findings[0].path == "/Arendefil/Arende[1]/ArendeReferens"
     assert second.status is CaseStatus.ACCEPTED
-    assert second.findings == []
+    assert not second.findings
     assert verdict.findings == []
     assert [case.reference for case in verdict.accepted] == ["LST-2026-1106"]
 

@@ -34,6 +34,7 @@ CENTENARIAN_AGE = 100
 
 _SHAPE = re.compile(r"^(\d{6}|\d{8})([-+]?)(\d{4})$", re.ASCII)
 _ASCII_DIGITS = frozenset("0123456789")
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 class IdentityKind(enum.Enum):
@@ -98,14 +99,8 @@ def compact(value: str) -> str:
 
 def luhn_valid(digits: str) -> bool:
     """Luhn (mod 10) check over a string of digits, check digit last."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+    # Every second digit from the right is doubled (its digit sum taken): a table does both.
+    total = sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(char)] for char in digits[-2::-2])
     return total % 10 == 0
 
 
@@ -207,7 +202,9 @@ def is_placeholder(value: str) -> bool:
 
     All one digit (000000-0000, 999999-9999), a birth part of zeros, or a counting sequence.
     """
-    digits = "".join(char for char in value if char in _ASCII_DIGITS)
+    digits = value.replace("-", "").replace("+", "").replace(" ", "")
+    if not (digits.isascii() and digits.isdigit()):
+        digits = "".join(char for char in value if char in _ASCII_DIGITS)
     if len(digits) not in (10, 12):
         return False
     ten = digits[-10:]

@@ -63,7 +63,7 @@ class CaseOutcome:
     reference: str
     line: int | None
     status: CaseStatus
-    findings: list[Finding]
+    findings: tuple[Finding, ...]  # the shared empty tuple for most cases: a verdict per case adds up
     capital: Decimal
     claim_count: int
     protected: bool = False  # M16: held for manual review
@@ -95,8 +95,14 @@ def _sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line or 0, f.path, f.code))
 
 
-#: Where a case stood in its file: not part of what the case says.
-_POSITIONAL_FIELDS = frozenset({"path", "line", "lines", "index", "content_sha256"})
+_NO_FINDINGS: tuple[Finding, ...] = ()
+_ZERO = Decimal(0)
+
+
+#: Where a case stood in its file, and what the rules derived from it: not part of what it says.
+_NOT_CONTENT_FIELDS = frozenset(
+    {"path", "line", "lines", "index", "content_sha256", "identity_result", "placeholder"}
+)
 
 
 def _plain(value: Any) -> Any:
@@ -104,7 +110,7 @@ def _plain(value: Any) -> Any:
         return {
             item.name: _plain(getattr(value, item.name))
             for item in dataclasses.fields(value)
-            if item.name not in _POSITIONAL_FIELDS
+            if item.name not in _NOT_CONTENT_FIELDS
         }
     if isinstance(value, list):
         return [_plain(item) for item in value]
@@ -130,8 +136,8 @@ class FileJudge:
     capital_unknown: bool = False
 
     def __post_init__(self) -> None:
-        self._case_rules = rules_in(Scope.CASE)
-        self._file_rules = rules_in(Scope.FILE)
+        self._case_checks = [(r, r.check) for r in rules_in(Scope.CASE) if r.check is not None]
+        self._file_checks = [(r, r.check) for r in rules_in(Scope.FILE) if r.check is not None]
 
     def begin(self, header: FileHeader) -> None:
         """Called once the file's header and client are known, before the first case."""
@@ -143,14 +149,14 @@ class FileJudge:
             case.content_sha256 = case_fingerprint(case)
         findings = list(schema_findings)
         context, state = self.context, self.state
-        for registered in self._case_rules:
-            assert registered.check is not None
-            findings.extend(registered.check(registered, case, context, state))
+        for registered, check in self._case_checks:
+            findings.extend(check(registered, case, context, state))
 
-        capital = Decimal(0)
+        capital = _ZERO
         for claim in case.claims:
             if claim.capital is not None and claim.capital.value is not None:
-                capital += claim.capital.value
+                # Reuse the claim's own Decimal for the usual one-claim case: one object less per case.
+                capital = claim.capital.value if capital is _ZERO else capital + claim.capital.value
             else:
                 self.capital_unknown = True
         self.totals.case_count += 1
@@ -177,7 +183,7 @@ class FileJudge:
             reference=case.reference,
             line=case.line,
             status=status,
-            findings=_sort_findings(findings) if findings else findings,
+            findings=tuple(_sort_findings(findings)) if findings else _NO_FINDINGS,
             capital=capital,
             claim_count=len(case.claims),
             protected=any(debtor.protected for debtor in case.debtors),
@@ -196,9 +202,8 @@ class FileJudge:
         findings = list(reader_findings)
         readable = not any(f.code in ("F01", "F02") for f in reader_findings)
         if readable:
-            for registered in self._file_rules:
-                assert registered.check is not None
-                findings.extend(registered.check(registered, facts, self.context))
+            for registered, check in self._file_checks:
+                findings.extend(check(registered, facts, self.context))
         findings = _sort_findings(findings)
 
         duplicate_of = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from gateway.domain.identity import IdentityResult
+
 
 @dataclass(slots=True)
 class Located:
@@ -97,6 +99,9 @@ class Debtor(Located):
     phone: str | None = None
     email: str | None = None
     protected: bool = False  # SkyddadePersonuppgifter
+    #: The identity as parsed, once, by the first rule that needs it (several M-rules do).
+    identity_result: IdentityResult | None = None
+    placeholder: bool | None = None
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.model import Amount, Case, Claim
@@ -39,6 +40,7 @@ CONSUMER_LIMITATION_YEARS = 3  # preskriptionslagen 2 § second paragraph
 STATUTORY_INTEREST_POINTS = 8  # räntelagen 6 §: reference rate + 8 percentage points
 
 
+@lru_cache(maxsize=16)
 def _years_before(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year - years)
@@ -183,11 +185,13 @@ def _amount_problems(amount: Amount) -> list[tuple[str, str]]:
     value = amount.value
     if value is None:
         return problems  # not a decimal: the schema reported it (S01)
+    exponent = value.as_tuple().exponent
+    if value > 0 and amount.currency == CURRENCY and isinstance(exponent, int) and exponent >= -2:
+        return problems  # the common case, decided without building messages
     if value <= 0:
         problems.append(
             (f"är {value}; beloppet ska vara större än 0", f"is {value}; it must be greater than 0")
         )
-    exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
         problems.append(
             (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from functools import lru_cache
 
 from gateway.domain.findings import Finding
 from gateway.domain.identity import (
@@ -50,10 +49,19 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,22}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-@lru_cache(maxsize=4096)
-def _identity(value: str, today: date) -> IdentityResult:
-    # Several M-rules look at the same identity; parse it once per value and day.
-    return parse_identity(value, today=today)
+def _identity(debtor: Debtor, today: date) -> IdentityResult:
+    # Several M-rules look at the same identity: parse it once per debtor.
+    result = debtor.identity_result
+    if result is None:
+        result = debtor.identity_result = parse_identity(debtor.identity, today=today)
+    return result
+
+
+def _placeholder(debtor: Debtor) -> bool:
+    flag = debtor.placeholder
+    if flag is None:
+        flag = debtor.placeholder = is_placeholder(debtor.identity)
+    return flag
 
 
 def _person_wanted(debtor: Debtor) -> bool:
@@ -71,9 +79,9 @@ def _person_wanted(debtor: Debtor) -> bool:
 )
 def type_matches_identity(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
     for debtor in case.debtors:
-        if debtor.kind not in (PRIVATE, COMPANY) or is_placeholder(debtor.identity):
+        if debtor.kind not in (PRIVATE, COMPANY) or _placeholder(debtor):
             continue
-        looks_like = _identity(debtor.identity, ctx.today).looks_like
+        looks_like = _identity(debtor, ctx.today).looks_like
         if debtor.kind == PRIVATE:
             if debtor.has_company_block:
                 yield r.finding(
@@ -163,9 +171,9 @@ _ORGNR_PROBLEMS = {
 )
 def personal_number_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
     for debtor in case.debtors:
-        if not _person_wanted(debtor) or is_placeholder(debtor.identity):
+        if not _person_wanted(debtor) or _placeholder(debtor):
             continue
-        result = _identity(debtor.identity, ctx.today)
+        result = _identity(debtor, ctx.today)
         if result.problem is None or result.looks_like is IdentityKind.ORGANISATION_NUMBER:
             continue  # valid, or an organisation number on a Privat debtor: that is M01
         sv, en = _PERSON_PROBLEMS.get(result.problem, _PERSON_PROBLEMS[IdentityProblem.FORMAT])
@@ -187,9 +195,9 @@ def personal_number_valid(r: Rule, case: Case, ctx: RuleContext, state: FileStat
 )
 def organisation_number_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
     for debtor in case.debtors:
-        if debtor.kind != COMPANY or is_placeholder(debtor.identity):
+        if debtor.kind != COMPANY or _placeholder(debtor):
             continue
-        result = _identity(debtor.identity, ctx.today)
+        result = _identity(debtor, ctx.today)
         if result.problem is None or result.looks_like in (
             IdentityKind.PERSONAL_NUMBER,
             IdentityKind.COORDINATION_NUMBER,
@@ -214,7 +222,7 @@ def organisation_number_valid(r: Rule, case: Case, ctx: RuleContext, state: File
 )
 def identity_not_placeholder(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
     for debtor in case.debtors:
-        if is_placeholder(debtor.identity):
+        if _placeholder(debtor):
             yield r.finding(
                 debtor,
                 "Identitet",
@@ -318,7 +326,7 @@ def legal_form_matches(r: Rule, case: Case, ctx: RuleContext, state: FileState) 
     for debtor in case.debtors:
         if debtor.kind != COMPANY or is_blank(debtor.company_name):
             continue
-        identity = _identity(debtor.identity, ctx.today).identity
+        identity = _identity(debtor, ctx.today).identity
         group = identity.group_digit if identity is not None else None
         expected = LEGAL_FORMS_BY_GROUP.get(group) if group is not None else None
         if expected is None:
@@ -475,7 +483,7 @@ def identity_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> It
         return
     seen: dict[str, int] = {}
     for position, debtor in enumerate(case.debtors, start=1):
-        identity = _identity(debtor.identity, ctx.today).identity
+        identity = _identity(debtor, ctx.today).identity
         key = identity.normalized if identity else "".join(c for c in debtor.identity if c.isdigit())
         if not key:
             continue
@@ -511,7 +519,7 @@ def debtor_minor(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Ite
     for debtor in case.debtors:
         if debtor.kind != PRIVATE:
             continue
-        identity = _identity(debtor.identity, ctx.today).identity
+        identity = _identity(debtor, ctx.today).identity
         if identity is None or identity.birth_date is None:
             continue
         if _age_on(identity.birth_date, earliest) < ADULT_AGE:
