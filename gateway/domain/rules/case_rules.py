@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gateway.domain.findings import Finding, Severity
@@ -36,14 +35,18 @@ def is_blank(value: str | None) -> bool:
     sv="Fordranstyp saknas eller är tom (lathunden: lämnas blankt)",
     en="Fordranstyp absent or empty (the guide: leave blank)",
 )
-def claim_type_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def claim_type_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     if not is_blank(case.claim_type):
-        yield r.finding(
-            case,
-            "Fordranstyp",
-            f"Fordranstyp ska lämnas blankt men innehåller {describe(case.claim_type)}. Ta bort värdet i exporten.",
-            f"Fordranstyp must be left blank but holds {describe(case.claim_type)}. Remove the value from the export.",
+        found.append(
+            r.finding(
+                case,
+                "Fordranstyp",
+                f"Fordranstyp ska lämnas blankt men innehåller {describe(case.claim_type)}. Ta bort värdet i exporten.",
+                f"Fordranstyp must be left blank but holds {describe(case.claim_type)}. Remove the value from the export.",
+            )
         )
+    return found
 
 
 @rule(
@@ -53,16 +56,20 @@ def claim_type_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) ->
     sv="Kostnadsuppgifter saknas eller är tomma; Kammarkollegiet lägger själv på kostnader",
     en="Kostnadsuppgifter absent or empty; Kammarkollegiet adds costs itself",
 )
-def costs_empty(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def costs_empty(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     if not is_blank(case.costs):
-        yield r.finding(
-            case,
-            "Kostnadsuppgifter",
-            "Kostnadsuppgifter ska lämnas tomma: Kammarkollegiet lägger själv på påminnelse- och "
-            "inkassokostnader. Skicka bara kapitalbelopp och ränta.",
-            "Kostnadsuppgifter must be left empty: Kammarkollegiet adds reminder and collection costs "
-            "itself. Send only the capital amount and interest.",
+        found.append(
+            r.finding(
+                case,
+                "Kostnadsuppgifter",
+                "Kostnadsuppgifter ska lämnas tomma: Kammarkollegiet lägger själv på påminnelse- och "
+                "inkassokostnader. Skicka bara kapitalbelopp och ränta.",
+                "Kostnadsuppgifter must be left empty: Kammarkollegiet adds reminder and collection costs "
+                "itself. Send only the capital amount and interest.",
+            )
         )
+    return found
 
 
 @rule(
@@ -72,19 +79,21 @@ def costs_empty(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iter
     sv="Kundnummer är inte ett person-, samordnings- eller organisationsnummer",
     en="Kundnummer is not a personnummer, samordningsnummer or organisationsnummer",
 )
-def customer_number_not_identity(
-    r: Rule, case: Case, ctx: RuleContext, state: FileState
-) -> Iterator[Finding]:
+def customer_number_not_identity(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     if case.customer_number and looks_like_identity(case.customer_number, today=ctx.today):
         masked = mask_identity(case.customer_number)
-        yield r.finding(
-            case,
-            "Kundnummer",
-            f"Kundnummer {masked} är ett person- eller organisationsnummer. Ange ert eget kundnummer "
-            "för motparten; identiteten hör hemma i Motpart/Identitet.",
-            f"Kundnummer {masked} is a personal or organisation number. Give your own customer id "
-            "for the debtor; the identity belongs in Motpart/Identitet.",
+        found.append(
+            r.finding(
+                case,
+                "Kundnummer",
+                f"Kundnummer {masked} är ett person- eller organisationsnummer. Ange ert eget kundnummer "
+                "för motparten; identiteten hör hemma i Motpart/Identitet.",
+                f"Kundnummer {masked} is a personal or organisation number. Give your own customer id "
+                "for the debtor; the identity belongs in Motpart/Identitet.",
+            )
         )
+    return found
 
 
 @rule(
@@ -94,29 +103,35 @@ def customer_number_not_identity(
     sv="ArendeReferens upprepas inte i filen; redan godkänd tidigare med samma innehåll ger Dubblett",
     en="ArendeReferens not repeated in the file; already accepted earlier with the same content is a Dubblett",
 )
-def reference_unique(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def reference_unique(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     first = state.references.get(case.reference)
     if first is not None and first != case.index:
-        yield r.finding(
-            case,
-            "ArendeReferens",
-            f"ArendeReferens {describe(case.reference)} förekommer redan i ärende {first} i samma fil. "
-            "Varje ärende behöver en egen referens.",
-            f"ArendeReferens {describe(case.reference)} already appears in case {first} of this file. "
-            "Every case needs a reference of its own.",
+        found.append(
+            r.finding(
+                case,
+                "ArendeReferens",
+                f"ArendeReferens {describe(case.reference)} förekommer redan i ärende {first} i samma fil. "
+                "Varje ärende behöver en egen referens.",
+                f"ArendeReferens {describe(case.reference)} already appears in case {first} of this file. "
+                "Every case needs a reference of its own.",
+            )
         )
-        return
+        return found
     if state.client_orgnr and case.content_sha256:
         earlier = ctx.history.accepted_case_fingerprint(state.client_orgnr, case.reference)
         if earlier == case.content_sha256:
-            yield r.finding(
-                case,
-                "ArendeReferens",
-                f"Ärendet {describe(case.reference)} är redan registrerat med samma innehåll. Det "
-                "registreras inte igen.",
-                f"Case {describe(case.reference)} is already registered with the same content. It is "
-                "not registered again.",
+            found.append(
+                r.finding(
+                    case,
+                    "ArendeReferens",
+                    f"Ärendet {describe(case.reference)} är redan registrerat med samma innehåll. Det "
+                    "registreras inte igen.",
+                    f"Case {describe(case.reference)} is already registered with the same content. It is "
+                    "not registered again.",
+                )
             )
+    return found
 
 
 @rule(
@@ -126,21 +141,25 @@ def reference_unique(r: Rule, case: Case, ctx: RuleContext, state: FileState) ->
     sv="ArendeReferens redan godkänd tidigare för uppdragsgivaren med annat innehåll: en konflikt",
     en="ArendeReferens already accepted earlier for this client with different content: a conflict",
 )
-def reference_conflict(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def reference_conflict(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     if not (state.client_orgnr and case.content_sha256):
-        return
+        return found
     earlier = ctx.history.accepted_case_fingerprint(state.client_orgnr, case.reference)
     if earlier is not None and earlier != case.content_sha256:
-        yield r.finding(
-            case,
-            "ArendeReferens",
-            f"Ärendet {describe(case.reference)} är redan registrerat med annat innehåll. En ändring "
-            "av ett registrerat ärende görs inte via fil: kontakta handläggaren, eller ge ett nytt "
-            "ärende en ny referens.",
-            f"Case {describe(case.reference)} is already registered with different content. A "
-            "registered case is not changed by file: contact the case officer, or give a new case a "
-            "new reference.",
+        found.append(
+            r.finding(
+                case,
+                "ArendeReferens",
+                f"Ärendet {describe(case.reference)} är redan registrerat med annat innehåll. En ändring "
+                "av ett registrerat ärende görs inte via fil: kontakta handläggaren, eller ge ett nytt "
+                "ärende en ny referens.",
+                f"Case {describe(case.reference)} is already registered with different content. A "
+                "registered case is not changed by file: contact the case officer, or give a new case a "
+                "new reference.",
+            )
         )
+    return found
 
 
 @rule(
@@ -150,18 +169,21 @@ def reference_conflict(r: Rule, case: Case, ctx: RuleContext, state: FileState) 
     sv="Bilagor: finns i paketet, SHA-256 stämmer, PDF/PNG/JPEG/TIFF, storlek inom gränsen, säkert namn",
     en="Attachments: in the package, SHA-256 matches, PDF/PNG/JPEG/TIFF, size within the limit, safe name",
 )
-def attachments_present(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def attachments_present(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for attachment in case.attachments:
         name = attachment.filename
         shown = describe(name)
         if not _SAFE_NAME.match(name) or name in (".", "..") or name.startswith("."):
-            yield r.finding(
-                attachment,
-                "@filnamn",
-                f"Bilagans filnamn {shown} är inte tillåtet: använd ett enkelt filnamn utan sökväg, "
-                "kontrolltecken eller inledande punkt.",
-                f"The attachment name {shown} is not allowed: use a plain file name without a path, "
-                "control characters or a leading dot.",
+            found.append(
+                r.finding(
+                    attachment,
+                    "@filnamn",
+                    f"Bilagans filnamn {shown} är inte tillåtet: använd ett enkelt filnamn utan sökväg, "
+                    "kontrolltecken eller inledande punkt.",
+                    f"The attachment name {shown} is not allowed: use a plain file name without a path, "
+                    "control characters or a leading dot.",
+                )
             )
             continue
         facts = ctx.attachments.get(name) if ctx.attachments is not None else None
@@ -174,35 +196,44 @@ def attachments_present(r: Rule, case: Case, ctx: RuleContext, state: FileState)
                 if ctx.attachments is not None
                 else "the file (attachments travel in a zip package)"
             )
-            yield r.finding(
-                attachment,
-                "@filnamn",
-                f"Bilagan {shown} saknas i {where_sv}.",
-                f"The attachment {shown} is missing from {where_en}.",
+            found.append(
+                r.finding(
+                    attachment,
+                    "@filnamn",
+                    f"Bilagan {shown} saknas i {where_sv}.",
+                    f"The attachment {shown} is missing from {where_en}.",
+                )
             )
             continue
         if facts.sha256 != attachment.sha256.lower():
-            yield r.finding(
-                attachment,
-                "@sha256",
-                f"Bilagan {shown} har inte den SHA-256 som anges: filen i paketet har {facts.sha256}.",
-                f"The attachment {shown} does not have the stated SHA-256: the file in the package has "
-                f"{facts.sha256}.",
+            found.append(
+                r.finding(
+                    attachment,
+                    "@sha256",
+                    f"Bilagan {shown} har inte den SHA-256 som anges: filen i paketet har {facts.sha256}.",
+                    f"The attachment {shown} does not have the stated SHA-256: the file in the package has "
+                    f"{facts.sha256}.",
+                )
             )
         if facts.content_type not in ALLOWED_ATTACHMENT_TYPES:
-            yield r.finding(
-                attachment,
-                "@filnamn",
-                f"Bilagan {shown} är inte en PDF-, PNG-, JPEG- eller TIFF-fil (innehållet avgör, inte namnet).",
-                f"The attachment {shown} is not a PDF, PNG, JPEG or TIFF file (its content decides, not its name).",
+            found.append(
+                r.finding(
+                    attachment,
+                    "@filnamn",
+                    f"Bilagan {shown} är inte en PDF-, PNG-, JPEG- eller TIFF-fil (innehållet avgör, inte namnet).",
+                    f"The attachment {shown} is not a PDF, PNG, JPEG or TIFF file (its content decides, not its name).",
+                )
             )
         if facts.size > ctx.max_attachment_bytes:
-            yield r.finding(
-                attachment,
-                "@filnamn",
-                f"Bilagan {shown} är {facts.size} byte; högst {ctx.max_attachment_bytes} byte är tillåtet.",
-                f"The attachment {shown} is {facts.size} bytes; at most {ctx.max_attachment_bytes} bytes are allowed.",
+            found.append(
+                r.finding(
+                    attachment,
+                    "@filnamn",
+                    f"Bilagan {shown} är {facts.size} byte; högst {ctx.max_attachment_bytes} byte är tillåtet.",
+                    f"The attachment {shown} is {facts.size} bytes; at most {ctx.max_attachment_bytes} bytes are allowed.",
+                )
             )
+    return found
 
 
 __all__ = ["FileState", "Severity", "is_blank"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -59,17 +58,21 @@ def _claim_label(claim: Claim) -> str:
     sv="Fakturanummer eller Diarienummer finns (lathunden: om fakturanummer saknas anges diarienummer)",
     en="Fakturanummer or Diarienummer present (the guide: without an invoice number, give the diarienummer)",
 )
-def claim_numbered(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def claim_numbered(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         if is_blank(claim.invoice_number) and is_blank(claim.registry_number):
-            yield r.finding(
-                claim,
-                "Fakturanummer",
-                "Fordran saknar både Fakturanummer och Diarienummer. Om fakturanummer inte finns, ange "
-                "ert diarienummer.",
-                "The claim has neither Fakturanummer nor Diarienummer. Without an invoice number, give "
-                "your registry number (Diarienummer).",
+            found.append(
+                r.finding(
+                    claim,
+                    "Fakturanummer",
+                    "Fordran saknar både Fakturanummer och Diarienummer. Om fakturanummer inte finns, ange "
+                    "ert diarienummer.",
+                    "The claim has neither Fakturanummer nor Diarienummer. Without an invoice number, give "
+                    "your registry number (Diarienummer).",
+                )
             )
+    return found
 
 
 @rule(
@@ -80,31 +83,37 @@ def claim_numbered(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> I
     en="FordranAvser not empty (error); at least 15 characters and not only a generic word such as "
     '"faktura" (warning)',
 )
-def basis_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def basis_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         if claim.basis is None:
             continue  # missing element: the schema reported it (S01)
         basis = claim.basis.strip()
         if not basis:
-            yield r.finding(
-                claim,
-                "FordranAvser",
-                'FordranAvser är tom. Ange tydligt vad fordran avser, t.ex. "avgift för extra offentlig '
-                'kontroll enligt Länsstyrelsens beslut 2026-03-01".',
-                'FordranAvser is empty. State clearly what the claim is for, e.g. "fee for an extra '
-                "official inspection under the County Administrative Board's decision of 2026-03-01\".",
-                severity=Severity.ERROR,
+            found.append(
+                r.finding(
+                    claim,
+                    "FordranAvser",
+                    'FordranAvser är tom. Ange tydligt vad fordran avser, t.ex. "avgift för extra offentlig '
+                    'kontroll enligt Länsstyrelsens beslut 2026-03-01".',
+                    'FordranAvser is empty. State clearly what the claim is for, e.g. "fee for an extra '
+                    "official inspection under the County Administrative Board's decision of 2026-03-01\".",
+                    severity=Severity.ERROR,
+                )
             )
         elif len(basis) < MIN_BASIS_LENGTH or basis.strip(" .:").casefold() in GENERIC_BASIS_WORDS:
-            yield r.finding(
-                claim,
-                "FordranAvser",
-                f"FordranAvser {describe(basis)} är för allmän. Ange grunden tydligt: vad avgiften eller "
-                "fakturan gäller och vilket beslut den bygger på.",
-                f"FordranAvser {describe(basis)} is too general. State the basis clearly: what the fee "
-                "or invoice is for and which decision it rests on.",
-                severity=Severity.WARNING,
+            found.append(
+                r.finding(
+                    claim,
+                    "FordranAvser",
+                    f"FordranAvser {describe(basis)} är för allmän. Ange grunden tydligt: vad avgiften eller "
+                    "fakturan gäller och vilket beslut den bygger på.",
+                    f"FordranAvser {describe(basis)} is too general. State the basis clearly: what the fee "
+                    "or invoice is for and which decision it rests on.",
+                    severity=Severity.WARNING,
+                )
             )
+    return found
 
 
 @rule(
@@ -114,15 +123,19 @@ def basis_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Ite
     sv="Fakturadatum är inte senare än i dag",
     en="Fakturadatum not after today",
 )
-def invoice_date_not_future(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def invoice_date_not_future(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         if claim.invoice_date is not None and claim.invoice_date > ctx.today:
-            yield r.finding(
-                claim,
-                "Fakturadatum",
-                f"Fakturadatum {claim.invoice_date} ligger i framtiden (i dag är det {ctx.today}).",
-                f"Fakturadatum {claim.invoice_date} is in the future (today is {ctx.today}).",
+            found.append(
+                r.finding(
+                    claim,
+                    "Fakturadatum",
+                    f"Fakturadatum {claim.invoice_date} ligger i framtiden (i dag är det {ctx.today}).",
+                    f"Fakturadatum {claim.invoice_date} is in the future (today is {ctx.today}).",
+                )
             )
+    return found
 
 
 @rule(
@@ -132,22 +145,24 @@ def invoice_date_not_future(r: Rule, case: Case, ctx: RuleContext, state: FileSt
     sv="Med Beslut: Fakturadatum är samma dag som Beslutsdatum (lathunden: Fakturadatum: dag för beslutet)",
     en="With Beslut: Fakturadatum equals Beslutsdatum (the guide: Fakturadatum is the day of the decision)",
 )
-def decision_date_is_invoice_date(
-    r: Rule, case: Case, ctx: RuleContext, state: FileState
-) -> Iterator[Finding]:
+def decision_date_is_invoice_date(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         decision = claim.decision
         if decision is None or decision.decision_date is None or claim.invoice_date is None:
             continue
         if decision.decision_date != claim.invoice_date:
-            yield r.finding(
-                claim,
-                "Fakturadatum",
-                f"Fakturadatum {claim.invoice_date} är inte beslutsdagen {decision.decision_date}. För en "
-                "beslutad avgift anges dagen för beslutet som fakturadatum.",
-                f"Fakturadatum {claim.invoice_date} is not the decision day {decision.decision_date}. For "
-                "a decided fee, the day of the decision is the invoice date.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Fakturadatum",
+                    f"Fakturadatum {claim.invoice_date} är inte beslutsdagen {decision.decision_date}. För en "
+                    "beslutad avgift anges dagen för beslutet som fakturadatum.",
+                    f"Fakturadatum {claim.invoice_date} is not the decision day {decision.decision_date}. For "
+                    "a decided fee, the day of the decision is the invoice date.",
+                )
             )
+    return found
 
 
 @rule(
@@ -157,27 +172,33 @@ def decision_date_is_invoice_date(
     sv="Förfallen: Forfallodatum på eller efter Fakturadatum, och före i dag",
     en="Overdue: Forfallodatum on or after Fakturadatum, and before today",
 )
-def claim_overdue(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def claim_overdue(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         due = claim.due_date
         if due is None:
             continue
         if claim.invoice_date is not None and due < claim.invoice_date:
-            yield r.finding(
-                claim,
-                "Forfallodatum",
-                f"Forfallodatum {due} ligger före Fakturadatum {claim.invoice_date}.",
-                f"Forfallodatum {due} is before Fakturadatum {claim.invoice_date}.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Forfallodatum",
+                    f"Forfallodatum {due} ligger före Fakturadatum {claim.invoice_date}.",
+                    f"Forfallodatum {due} is before Fakturadatum {claim.invoice_date}.",
+                )
             )
         if due >= ctx.today:
-            yield r.finding(
-                claim,
-                "Forfallodatum",
-                f"Fordran har inte förfallit: Forfallodatum är {due}. Bara förfallna fordringar kan "
-                "lämnas för indrivning; skicka den efter förfallodagen och påminnelsen.",
-                f"The claim is not overdue: Forfallodatum is {due}. Only overdue claims can be sent for "
-                "collection; send it after the due date and the reminder.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Forfallodatum",
+                    f"Fordran har inte förfallit: Forfallodatum är {due}. Bara förfallna fordringar kan "
+                    "lämnas för indrivning; skicka den efter förfallodagen och påminnelsen.",
+                    f"The claim is not overdue: Forfallodatum is {due}. Only overdue claims can be sent for "
+                    "collection; send it after the due date and the reminder.",
+                )
             )
+    return found
 
 
 def _amount_problems(amount: Amount) -> list[tuple[str, str]]:
@@ -216,13 +237,15 @@ def _amount_problems(amount: Amount) -> list[tuple[str, str]]:
     sv="Kapitalbelopp (och KvarvarandeBelopp) större än 0, högst två decimaler, valuta SEK",
     en="Kapitalbelopp (and KvarvarandeBelopp) greater than 0, at most two decimals, valuta SEK",
 )
-def amounts_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def amounts_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         for element, amount in (("Kapitalbelopp", claim.capital), ("KvarvarandeBelopp", claim.remaining)):
             if amount is None:
                 continue
             for sv, en in _amount_problems(amount):
-                yield r.finding(claim, element, f"{element} {sv}.", f"{element} {en}.")
+                found.append(r.finding(claim, element, f"{element} {sv}.", f"{element} {en}."))
+    return found
 
 
 @rule(
@@ -232,15 +255,19 @@ def amounts_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> It
     sv="Skuldgrupp saknas eller är tom (lathunden: lämnas blankt)",
     en="Skuldgrupp absent or empty (the guide: leave blank)",
 )
-def debt_group_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def debt_group_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         if not is_blank(claim.debt_group):
-            yield r.finding(
-                claim,
-                "Skuldgrupp",
-                f"Skuldgrupp ska lämnas blankt men innehåller {describe(claim.debt_group)}.",
-                f"Skuldgrupp must be left blank but holds {describe(claim.debt_group)}.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Skuldgrupp",
+                    f"Skuldgrupp ska lämnas blankt men innehåller {describe(claim.debt_group)}.",
+                    f"Skuldgrupp must be left blank but holds {describe(claim.debt_group)}.",
+                )
             )
+    return found
 
 
 @rule(
@@ -252,7 +279,8 @@ def debt_group_blank(r: Rule, case: Case, ctx: RuleContext, state: FileState) ->
     en="The same Fakturanummer (or Diarienummer) not twice in the case, nor in another case already "
     "accepted for this client",
 )
-def claim_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def claim_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     seen: set[str] = set()
     for claim in case.claims:
         reference = claim.reference
@@ -260,11 +288,13 @@ def claim_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Itera
             continue
         element = "Fakturanummer" if claim.invoice_number else "Diarienummer"
         if reference in seen:
-            yield r.finding(
-                claim,
-                element,
-                f"{element} {describe(reference)} förekommer två gånger i ärendet. Varje fordran anges en gång.",
-                f"{element} {describe(reference)} appears twice in the case. Give each claim once.",
+            found.append(
+                r.finding(
+                    claim,
+                    element,
+                    f"{element} {describe(reference)} förekommer två gånger i ärendet. Varje fordran anges en gång.",
+                    f"{element} {describe(reference)} appears twice in the case. Give each claim once.",
+                )
             )
             continue
         seen.add(reference)
@@ -272,14 +302,17 @@ def claim_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Itera
         if other is None and state.client_orgnr:
             other = ctx.history.case_for_claim_reference(state.client_orgnr, reference)
         if other is not None and other != case.reference:
-            yield r.finding(
-                claim,
-                element,
-                f"{element} {describe(reference)} finns redan i ärende {describe(other)} som är godkänt "
-                "för uppdragsgivaren. Samma fordran kan inte lämnas två gånger.",
-                f"{element} {describe(reference)} is already in case {describe(other)}, accepted for "
-                "this client. The same claim cannot be sent twice.",
+            found.append(
+                r.finding(
+                    claim,
+                    element,
+                    f"{element} {describe(reference)} finns redan i ärende {describe(other)} som är godkänt "
+                    "för uppdragsgivaren. Samma fordran kan inte lämnas två gånger.",
+                    f"{element} {describe(reference)} is already in case {describe(other)}, accepted for "
+                    "this client. The same claim cannot be sent twice.",
+                )
             )
+    return found
 
 
 @rule(
@@ -291,45 +324,55 @@ def claim_once(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Itera
     en="Interest: typ rantelagen (reference rate + 8 percentage points), or avtalad with procent; "
     "franDatum after Forfallodatum",
 )
-def interest_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def interest_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         interest = claim.interest
         if interest is None:
             continue
         if interest.kind == "avtalad" and interest.percent is None:
-            yield r.finding(
-                interest,
-                "@procent",
-                "Avtalad ränta saknar procent. Ange den avtalade räntesatsen i attributet procent.",
-                "Agreed interest (avtalad) has no rate. Give the agreed rate in the procent attribute.",
+            found.append(
+                r.finding(
+                    interest,
+                    "@procent",
+                    "Avtalad ränta saknar procent. Ange den avtalade räntesatsen i attributet procent.",
+                    "Agreed interest (avtalad) has no rate. Give the agreed rate in the procent attribute.",
+                )
             )
         if interest.kind == "rantelagen" and interest.percent is not None:
-            yield r.finding(
-                interest,
-                "@procent",
-                f"Ränta enligt räntelagen är referensräntan + {STATUTORY_INTEREST_POINTS} procentenheter; "
-                f"angiven procent {interest.percent} används inte.",
-                f"Interest under räntelagen is the reference rate + {STATUTORY_INTEREST_POINTS} "
-                f"percentage points; the given procent {interest.percent} is not used.",
+            found.append(
+                r.finding(
+                    interest,
+                    "@procent",
+                    f"Ränta enligt räntelagen är referensräntan + {STATUTORY_INTEREST_POINTS} procentenheter; "
+                    f"angiven procent {interest.percent} används inte.",
+                    f"Interest under räntelagen is the reference rate + {STATUTORY_INTEREST_POINTS} "
+                    f"percentage points; the given procent {interest.percent} is not used.",
+                )
             )
         if interest.percent is not None and not (Decimal(0) < interest.percent <= Decimal(100)):
-            yield r.finding(
-                interest,
-                "@procent",
-                f"Räntesatsen {interest.percent} procent är orimlig.",
-                f"The interest rate of {interest.percent} percent is implausible.",
+            found.append(
+                r.finding(
+                    interest,
+                    "@procent",
+                    f"Räntesatsen {interest.percent} procent är orimlig.",
+                    f"The interest rate of {interest.percent} percent is implausible.",
+                )
             )
         if (
             interest.from_date is not None
             and claim.due_date is not None
             and interest.from_date <= claim.due_date
         ):
-            yield r.finding(
-                interest,
-                "@franDatum",
-                f"Ränta från {interest.from_date} börjar inte efter förfallodagen {claim.due_date}.",
-                f"Interest from {interest.from_date} does not start after the due date {claim.due_date}.",
+            found.append(
+                r.finding(
+                    interest,
+                    "@franDatum",
+                    f"Ränta från {interest.from_date} börjar inte efter förfallodagen {claim.due_date}.",
+                    f"Interest from {interest.from_date} does not start after the due date {claim.due_date}.",
+                )
             )
+    return found
 
 
 @rule(
@@ -339,18 +382,22 @@ def interest_stated(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> 
     sv="Fakturadatum mer än 10 år före i dag: fordran kan vara preskriberad",
     en="Fakturadatum more than 10 years before today: the claim may be time-barred",
 )
-def claim_not_time_barred(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def claim_not_time_barred(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     limit = _years_before(ctx.today, LIMITATION_YEARS)
     for claim in case.claims:
         if claim.invoice_date is not None and claim.invoice_date < limit:
-            yield r.finding(
-                claim,
-                "Fakturadatum",
-                f"Fakturadatum {claim.invoice_date} är mer än {LIMITATION_YEARS} år gammalt: fordran kan "
-                "vara preskriberad. Kontrollera preskriptionsavbrott innan den skickas.",
-                f"Fakturadatum {claim.invoice_date} is more than {LIMITATION_YEARS} years old: the claim "
-                "may be time-barred. Check for an interruption of limitation before sending it.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Fakturadatum",
+                    f"Fakturadatum {claim.invoice_date} är mer än {LIMITATION_YEARS} år gammalt: fordran kan "
+                    "vara preskriberad. Kontrollera preskriptionsavbrott innan den skickas.",
+                    f"Fakturadatum {claim.invoice_date} is more than {LIMITATION_YEARS} years old: the claim "
+                    "may be time-barred. Check for an interruption of limitation before sending it.",
+                )
             )
+    return found
 
 
 @rule(
@@ -361,23 +408,27 @@ def claim_not_time_barred(r: Rule, case: Case, ctx: RuleContext, state: FileStat
     en="Private debtor and Fakturadatum more than 3 years before today: consumer claims may be "
     "time-barred after 3 years",
 )
-def consumer_claim_age(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def consumer_claim_age(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
     # A sole trader (Privat with Firma) is a business, not a consumer.
+    found: list[Finding] = []
     if not any(d.kind == PRIVATE and (d.person is None or is_blank(d.person.firm)) for d in case.debtors):
-        return
+        return found
     limit = _years_before(ctx.today, CONSUMER_LIMITATION_YEARS)
     ten_years = _years_before(ctx.today, LIMITATION_YEARS)
     for claim in case.claims:
         invoiced = claim.invoice_date
         if invoiced is not None and ten_years <= invoiced < limit:
-            yield r.finding(
-                claim,
-                "Fakturadatum",
-                f"Fakturadatum {invoiced} är mer än {CONSUMER_LIMITATION_YEARS} år gammalt och gäldenären "
-                "är privatperson: en konsumentfordran kan vara preskriberad.",
-                f"Fakturadatum {invoiced} is more than {CONSUMER_LIMITATION_YEARS} years old and the "
-                "debtor is a private person: a consumer claim may be time-barred.",
+            found.append(
+                r.finding(
+                    claim,
+                    "Fakturadatum",
+                    f"Fakturadatum {invoiced} är mer än {CONSUMER_LIMITATION_YEARS} år gammalt och gäldenären "
+                    "är privatperson: en konsumentfordran kan vara preskriberad.",
+                    f"Fakturadatum {invoiced} is more than {CONSUMER_LIMITATION_YEARS} years old and the "
+                    "debtor is a private person: a consumer claim may be time-barred.",
+                )
             )
+    return found
 
 
 @rule(
@@ -387,18 +438,22 @@ def consumer_claim_age(r: Rule, case: Case, ctx: RuleContext, state: FileState) 
     sv="KvarvarandeBelopp är inte större än Kapitalbelopp",
     en="KvarvarandeBelopp not greater than Kapitalbelopp",
 )
-def remaining_within_capital(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> Iterator[Finding]:
+def remaining_within_capital(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> list[Finding]:
+    found: list[Finding] = []
     for claim in case.claims:
         capital, remaining = claim.capital, claim.remaining
         if capital is None or remaining is None or capital.value is None or remaining.value is None:
             continue
         if remaining.value > capital.value:
-            yield r.finding(
-                claim,
-                "KvarvarandeBelopp",
-                f"KvarvarandeBelopp {remaining.value} är större än Kapitalbelopp {capital.value}.",
-                f"KvarvarandeBelopp {remaining.value} is greater than Kapitalbelopp {capital.value}.",
+            found.append(
+                r.finding(
+                    claim,
+                    "KvarvarandeBelopp",
+                    f"KvarvarandeBelopp {remaining.value} är större än Kapitalbelopp {capital.value}.",
+                    f"KvarvarandeBelopp {remaining.value} is greater than Kapitalbelopp {capital.value}.",
+                )
             )
+    return found
 
 
 __all__ = ["_claim_label"]

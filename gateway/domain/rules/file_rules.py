@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gateway.domain.findings import Finding, Severity
@@ -57,30 +56,36 @@ class FileFacts:
     sv="Dubblett: samma filinnehåll, eller samma FilId från samma uppdragsgivare, har tagits emot förut",
     en="Duplicate file: the same bytes, or the same FilId from the same client, were received before",
 )
-def duplicate_file(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Finding]:
+def duplicate_file(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
+    found: list[Finding] = []
     earlier = ctx.history.receipt_for_bytes(ctx.file_sha256) if ctx.file_sha256 else None
     if earlier is not None:
-        yield r.finding(
-            facts.header,
-            None,
-            f"Filen har redan tagits emot med exakt samma innehåll (kvittens {earlier}). "
-            "Inget har registrerats på nytt.",
-            f"This file was already received with exactly the same content (receipt {earlier}). "
-            "Nothing was registered again.",
+        found.append(
+            r.finding(
+                facts.header,
+                None,
+                f"Filen har redan tagits emot med exakt samma innehåll (kvittens {earlier}). "
+                "Inget har registrerats på nytt.",
+                f"This file was already received with exactly the same content (receipt {earlier}). "
+                "Nothing was registered again.",
+            )
         )
-        return
+        return found
     header = facts.header
     if header.file_id and header.client_orgnr:
         earlier = ctx.history.receipt_for_file_id(normalize_orgnr(header.client_orgnr), header.file_id)
         if earlier is not None:
-            yield r.finding(
-                header,
-                "FilId",
-                f"FilId '{header.file_id}' har redan använts av den här uppdragsgivaren (kvittens "
-                f"{earlier}). Ge varje exportfil ett nytt FilId.",
-                f"FilId '{header.file_id}' was already used by this client (receipt {earlier}). "
-                "Give every exported file a new FilId.",
+            found.append(
+                r.finding(
+                    header,
+                    "FilId",
+                    f"FilId '{header.file_id}' har redan använts av den här uppdragsgivaren (kvittens "
+                    f"{earlier}). Ge varje exportfil ett nytt FilId.",
+                    f"FilId '{header.file_id}' was already used by this client (receipt {earlier}). "
+                    "Give every exported file a new FilId.",
+                )
             )
+    return found
 
 
 @rule(
@@ -90,33 +95,39 @@ def duplicate_file(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Find
     sv="Uppdragsgivaren (Organisationsnummer) är konfigurerad och får skicka via den här källan",
     en="The client (Organisationsnummer) is configured and may send through this source",
 )
-def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Finding]:
+def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
+    found: list[Finding] = []
     header = facts.header
     if ctx.clients is None or not header.client_orgnr:
-        return
+        return found
     orgnr = normalize_orgnr(header.client_orgnr)
     where = "/Arendefil/Uppdragsgivare/Organisationsnummer"
     line = header.line_of("Organisationsnummer")
     if orgnr not in ctx.clients:
-        yield Finding(
-            r.code,
-            Severity.ERROR,
-            where,
-            line,
-            f"Uppdragsgivaren {header.client_orgnr} är inte ansluten till gatewayen. Kontrollera att "
-            "rätt uppdragsgivare anges i exporten.",
-            f"The client {header.client_orgnr} is not configured in the gateway. Check that the "
-            "export names the right client (uppdragsgivare).",
+        found.append(
+            Finding(
+                r.code,
+                Severity.ERROR,
+                where,
+                line,
+                f"Uppdragsgivaren {header.client_orgnr} är inte ansluten till gatewayen. Kontrollera att "
+                "rätt uppdragsgivare anges i exporten.",
+                f"The client {header.client_orgnr} is not configured in the gateway. Check that the "
+                "export names the right client (uppdragsgivare).",
+            )
         )
     elif ctx.source_clients is not None and orgnr not in ctx.source_clients:
-        yield Finding(
-            r.code,
-            Severity.ERROR,
-            where,
-            line,
-            f"Uppdragsgivaren {header.client_orgnr} får inte skicka filer via den här källan.",
-            f"The client {header.client_orgnr} may not send files through this source.",
+        found.append(
+            Finding(
+                r.code,
+                Severity.ERROR,
+                where,
+                line,
+                f"Uppdragsgivaren {header.client_orgnr} får inte skicka filer via den här källan.",
+                f"The client {header.client_orgnr} may not send files through this source.",
+            )
         )
+    return found
 
 
 @rule(
@@ -126,37 +137,45 @@ def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Findin
     sv="Kontrollsummor: Filsummering stämmer med filens antal ärenden, antal fordringar och summa kapitalbelopp",
     en="Control totals: Filsummering equals the file's number of cases, number of claims and capital sum",
 )
-def control_totals(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Finding]:
+def control_totals(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
+    found: list[Finding] = []
     summary, totals = facts.summary, facts.totals
     if summary is None:
-        return
+        return found
     if summary.case_count is not None and summary.case_count != totals.case_count:
-        yield r.finding(
-            summary,
-            "AntalArenden",
-            f"AntalArenden är {summary.case_count} men filen innehåller {totals.case_count} ärenden.",
-            f"AntalArenden is {summary.case_count} but the file holds {totals.case_count} cases.",
+        found.append(
+            r.finding(
+                summary,
+                "AntalArenden",
+                f"AntalArenden är {summary.case_count} men filen innehåller {totals.case_count} ärenden.",
+                f"AntalArenden is {summary.case_count} but the file holds {totals.case_count} cases.",
+            )
         )
     if summary.claim_count is not None and summary.claim_count != totals.claim_count:
-        yield r.finding(
-            summary,
-            "AntalFordringar",
-            f"AntalFordringar är {summary.claim_count} men filen innehåller {totals.claim_count} fordringar.",
-            f"AntalFordringar is {summary.claim_count} but the file holds {totals.claim_count} claims.",
+        found.append(
+            r.finding(
+                summary,
+                "AntalFordringar",
+                f"AntalFordringar är {summary.claim_count} men filen innehåller {totals.claim_count} fordringar.",
+                f"AntalFordringar is {summary.claim_count} but the file holds {totals.claim_count} claims.",
+            )
         )
     if (
         summary.capital_sum is not None
         and not facts.capital_unknown
         and summary.capital_sum != totals.capital_sum
     ):
-        yield r.finding(
-            summary,
-            "SummaKapitalbelopp",
-            f"SummaKapitalbelopp är {summary.capital_sum} men kapitalbeloppen i filen summerar till "
-            f"{totals.capital_sum}.",
-            f"SummaKapitalbelopp is {summary.capital_sum} but the capital amounts in the file add up to "
-            f"{totals.capital_sum}.",
+        found.append(
+            r.finding(
+                summary,
+                "SummaKapitalbelopp",
+                f"SummaKapitalbelopp är {summary.capital_sum} men kapitalbeloppen i filen summerar till "
+                f"{totals.capital_sum}.",
+                f"SummaKapitalbelopp is {summary.capital_sum} but the capital amounts in the file add up to "
+                f"{totals.capital_sum}.",
+            )
         )
+    return found
 
 
 @rule(
@@ -166,20 +185,24 @@ def control_totals(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Find
     sv="Löpnummer: när det anges är det föregående från samma uppdragsgivare + 1 (fel vid strikt kontroll)",
     en="Sequence: Lopnummer, when given, is the previous one from this client + 1 (error when strict)",
 )
-def sequence_number(r: Rule, facts: FileFacts, ctx: RuleContext) -> Iterator[Finding]:
+def sequence_number(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
+    found: list[Finding] = []
     header = facts.header
     if header.sequence is None or not header.client_orgnr:
-        return
+        return found
     previous = ctx.history.last_sequence(normalize_orgnr(header.client_orgnr))
     if previous is None or header.sequence == previous + 1:
-        return
+        return found
     severity = Severity.ERROR if ctx.strict_sequence else Severity.WARNING
-    yield r.finding(
-        header,
-        "Lopnummer",
-        f"Lopnummer {header.sequence} följer inte på föregående fil ({previous}); väntat {previous + 1}. "
-        "Kontrollera om en fil saknas eller skickats två gånger.",
-        f"Lopnummer {header.sequence} does not follow the previous file ({previous}); expected "
-        f"{previous + 1}. Check whether a file is missing or was sent twice.",
-        severity=severity,
+    found.append(
+        r.finding(
+            header,
+            "Lopnummer",
+            f"Lopnummer {header.sequence} följer inte på föregående fil ({previous}); väntat {previous + 1}. "
+            "Kontrollera om en fil saknas eller skickats två gånger.",
+            f"Lopnummer {header.sequence} does not follow the previous file ({previous}); expected "
+            f"{previous + 1}. Check whether a file is missing or was sent twice.",
+            severity=severity,
+        )
     )
+    return found
