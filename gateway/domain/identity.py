@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 #: Digits 3-4 of an organisationsnummer are always at least 20, so it is never a valid date.
 ORGNR_MIN_MIDDLE = 20
@@ -34,7 +34,7 @@ CENTENARIAN_AGE = 100
 
 _SHAPE = re.compile(r"^(\d{6}|\d{8})([-+]?)(\d{4})$", re.ASCII)
 _ASCII_DIGITS = frozenset("0123456789")
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_DOUBLED_DIGIT_SUM = str.maketrans("0123456789", "0246813579")
 
 
 class IdentityKind(enum.Enum):
@@ -54,8 +54,7 @@ class IdentityProblem(enum.Enum):
     ORGNR_PREFIX = "orgnr-prefix"  # 12-digit organisationsnummer without the 16 prefix
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(NamedTuple):
     """A valid identity number, normalised to 12 digits."""
 
     kind: IdentityKind
@@ -83,8 +82,7 @@ class Identity:
         return mask_identity(self.normalized)
 
 
-@dataclass(frozen=True, slots=True)
-class IdentityResult:
+class IdentityResult(NamedTuple):
     """The outcome of parsing: an Identity, or the problem with the kind it looked like."""
 
     identity: Identity | None
@@ -94,14 +92,16 @@ class IdentityResult:
 
 def compact(value: str) -> str:
     """Remove spaces around the value; separators stay, as they carry meaning (+)."""
-    return value.strip().replace(" ", "")
+    value = value.strip()
+    return value.replace(" ", "") if " " in value else value
 
 
 def luhn_valid(digits: str) -> bool:
     """Luhn (mod 10) check over a string of digits, check digit last."""
-    # Every second digit from the right is doubled (its digit sum taken): a table does both.
-    total = sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(char)] for char in digits[-2::-2])
-    return total % 10 == 0
+    # Every second digit from the right is doubled and its digit sum taken: a translation table
+    # does both at once (2 -> 4, 7 -> 14 -> 5).
+    reverse = digits[::-1]
+    return sum(map(int, reverse[0::2] + reverse[1::2].translate(_DOUBLED_DIGIT_SUM))) % 10 == 0
 
 
 def luhn_check_digit(digits: str) -> str:
