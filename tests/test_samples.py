@@ -288,7 +288,7 @@ def test_schema_message_names_the_length_and_the_limit() -> None:
         ("lst-exempel-2026-11-24.xml", FileStatus.ACCEPTED, {}),
         ("lst-exempel-agresso-2026-11-25.xml", FileStatus.ACCEPTED, {}),
         (
-            "lst-exempel-2026-11-25-blandad.xml",
+            "with-errors/lst-exempel-2026-11-25-blandad.xml",
             FileStatus.PARTIALLY_ACCEPTED,
             {"LST-2026-0431": {"M02"}, "LST-2026-0436": {"A01"}},
         ),
