@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/inkasso-gateway validate examples/
+	$(BIN)/inkasso-gateway run --config gateway.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

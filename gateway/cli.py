@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from gateway import __version__, config
+from gateway import __version__, config, operations
 from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
-from gateway.errors import ConfigError, InputError
+from gateway.errors import ConfigError, InputError, StoreError
 from gateway.formats.validation_output import write_json, write_text, write_text_totals
 from gateway.validation import FileReport, ValidationSettings, validate_file
 
@@ -70,6 +71,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="print the rule catalogue")
     rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+
+    configured = _Parser(add_help=False)
+    configured.add_argument(
+        "--config", help="gateway.toml (default: $INKASSO_GATEWAY_CONFIG, else ./gateway.toml)"
+    )
+
+    run = commands.add_parser("run", parents=[configured], help="the daemon")
+    run.add_argument("--once", action="store_true", help="process what is there, deliver what is due, exit")
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
+
+    journal = commands.add_parser("journal", help="list, show, seal, approve, send journals; withdraw a case")
+    actions = journal.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    listing = actions.add_parser("list", parents=[configured], help="every journal with its state")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    show = actions.add_parser("show", parents=[configured], help="one journal and its cases")
+    show.add_argument("journal_id", metavar="ID")
+    seal = actions.add_parser(
+        "seal", parents=[configured], help="seal open journals now (all, or one client's)"
+    )
+    seal.add_argument("client", nargs="?", metavar="CLIENT")
+    approve = actions.add_parser(
+        "approve", parents=[configured], help="approve a sealed journal for delivery"
+    )
+    approve.add_argument("journal_id", metavar="ID")
+    approve.add_argument("--by", required=True, metavar="NAME", help="who approves (recorded in the journal)")
+    send = actions.add_parser(
+        "send", parents=[configured], help="deliver approved journals now (or one, retried)"
+    )
+    send.add_argument("journal_id", nargs="?", metavar="ID")
+    withdraw = actions.add_parser(
+        "withdraw", parents=[configured], help="take a case out of its unsent journal (recorded)"
+    )
+    withdraw.add_argument("reference", metavar="CASE-REF")
+    withdraw.add_argument("--reason", required=True)
+    withdraw.add_argument("--by", default=os.environ.get("USER", "operator"), metavar="NAME")
+    withdraw.add_argument("--client", metavar="CLIENT", help="the client id, when several have the reference")
+
+    status = commands.add_parser("status", parents=[configured], help="sources, queue, journals, last errors")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+
+    config_command = commands.add_parser("config", help="check the configuration")
+    config_actions = config_command.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    config_actions.add_parser(
+        "check", parents=[configured], help="read and check gateway.toml and its folders"
+    )
     return parser
 
 
@@ -81,11 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args, sys.stdout)
         if args.command == "rules":
             return _rules(args.format, sys.stdout)
+        return operations.dispatch(args, sys.stdout)
     except (ConfigError, InputError) as error:
         print(f"inkasso-gateway: {error}", file=sys.stderr)
         return EXIT_USAGE
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    except StoreError as error:
+        print(f"inkasso-gateway: {error}", file=sys.stderr)
+        return EXIT_REJECTED
 
 
 def _optional_config(explicit: str | None) -> GatewayConfig | None:

@@ -27,6 +27,13 @@ path = "inbox"
 """
 
 
+@pytest.fixture(autouse=True)
+def _away_from_the_repository_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # validate uses ./gateway.toml when present: run where there is none unless a test says so.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INKASSO_GATEWAY_CONFIG", raising=False)
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -15,14 +15,14 @@ from typing import Any, BinaryIO
 
 from lxml import etree
 
+from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.findings import Finding
 from gateway.domain.judging import CaseStatus
 from gateway.validation import FileReport
 
 NAMESPACE = "urn:inkasso-gateway:kvittens:1"
+__all__ = ["GENESIS_SHA256", "ReceiptStamp", "receipt_file_name", "write_receipt"]
 RECEIPT_VERSION = "1.0"
-#: The chain's first receipt names this as its predecessor.
-GENESIS_SHA256 = "0" * 64
 
 _Q = "{" + NAMESPACE + "}"
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._+\-åäöÅÄÖ]")

@@ -29,6 +29,14 @@ F03 = reader_rule(
     sv="Schemafel (XSD) utanför ett ärende: i Filhuvud, Uppdragsgivare, Filsummering eller filens ordning",
     en="Schema (XSD) violation outside a case: in Filhuvud, Uppdragsgivare, Filsummering or the file's order",
 )
+F08 = reader_rule(
+    "F08",
+    "E",
+    sv="Filen kunde inte behandlas efter flera försök (gatewayen kraschade eller tog för lång tid) och "
+    "ligger i karantän för en handläggare",
+    en="The file could not be processed after several attempts (the gateway crashed or timed out on "
+    "it) and is quarantined for a person to look at",
+)
 S01 = reader_rule(
     "S01",
     "E",

@@ -1,0 +1,199 @@
+"""The daemon: scan sources, take finished files through intake, seal and deliver journals.
+
+A runner in the manner of Mailman's: one loop (:meth:`Daemon._one_iteration`) in the main thread
+does all the work, one file at a time; signal handlers and the scheduler only set flags and wake
+the loop. SIGTERM therefore lets the file in hand finish, and nothing is ever half-done by a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from gateway import __version__
+from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError, SourceError, StoreError
+from gateway.journals import JournalService
+from gateway.pipeline import Folders, Intake
+from gateway.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+LAST_SCHEDULED_SEAL = "last_scheduled_seal"
+#: A scheduled seal that starts late (a busy loop, a suspended VM) still runs: APScheduler's
+#: default grace of 1 s silently drops a job that starts 2.5 s late.
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def store_path(config: GatewayConfig) -> Path:
+    url = config.store_url
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(
+            f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
+        )
+    path = Path(url.removeprefix("sqlite:///"))
+    return path if path.is_absolute() else (config.base_dir / path).resolve()
+
+
+def open_store(config: GatewayConfig) -> SqliteStore:
+    return SqliteStore(store_path(config))
+
+
+def make_transport(config: GatewayConfig, folders: Folders) -> FolderTransport:
+    if config.delivery.type != "folder":
+        raise ConfigError(f"delivery.type: {config.delivery.type} delivery is not available in this version")
+    return FolderTransport(folders.journals)
+
+
+def make_sources(config: GatewayConfig) -> list[FolderSource]:
+    sources = []
+    for source in config.sources:
+        if source.type != "folder":
+            raise ConfigError(
+                f"sources.{source.name}: {source.type} sources are not available in this version"
+            )
+        sources.append(FolderSource(source))
+    return sources
+
+
+class Daemon:
+    def __init__(
+        self, config: GatewayConfig, *, once: bool = False, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.config = config
+        self.once = once
+        self._clock = clock
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._seal_requested = threading.Event()
+        self._zone = ZoneInfo(config.timezone)
+        self.folders = Folders.from_config(config)
+
+    # -- signals only set flags --------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received %s: finishing the file in hand, then stopping", signal.Signals(signum).name)
+        self._stop.set()
+        self._wake.set()
+
+    def request_seal(self) -> None:
+        self._seal_requested.set()
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        os.umask(0o077)  # receipts, journals and the store hold personal data: owner-only
+        self.folders.ensure(sources=self.config.sources)
+        store = open_store(self.config)
+        sources = make_sources(self.config)
+        intake = Intake(self.config, store, self.folders, clock=self._clock)
+        journals = JournalService(
+            self.config, store, self.folders, make_transport(self.config, self.folders), clock=self._clock
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        log.info(
+            "inkasso-gateway %s started: %d source(s), store %s (schema %d), delivery %s, schedule %r in %s",
+            __version__,
+            len(sources),
+            store.path,
+            store.schema_version(),
+            self.config.delivery.type,
+            self.config.delivery.schedule,
+            self.config.timezone,
+        )
+        recovered = intake.recover()
+        if recovered:
+            log.info("finished %d file(s) that a previous run had committed", recovered)
+        if self._missed_scheduled_seal(store):
+            log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
+            self._seal_requested.set()
+
+        watcher = scheduler = None
+        if not self.once:
+            watcher = FolderWatcher([source.folder for source in sources], self._wake)
+            watcher.start()
+            scheduler = BackgroundScheduler(timezone=self._zone)
+            scheduler.add_job(
+                self.request_seal,
+                CronTrigger.from_crontab(self.config.delivery.schedule, timezone=self._zone),
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            )
+            scheduler.start()
+        deadline = (
+            time.monotonic() + 30 + 10 * max((s.stable_seconds for s in self.config.sources), default=0)
+        )
+        try:
+            while not self._stop.is_set():
+                self._one_iteration(sources, intake, journals, store)
+                waiting = [s.next_stable_in() for s in sources if s.next_stable_in() is not None]
+                if self.once and (not waiting or time.monotonic() > deadline):
+                    break
+                timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting if w is not None)])
+                self._wake.wait(timeout)
+                self._wake.clear()
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if watcher is not None:
+                watcher.stop()
+            store.close()
+        log.info("inkasso-gateway stopped")
+        return 0
+
+    def _one_iteration(
+        self, sources: list[FolderSource], intake: Intake, journals: JournalService, store: SqliteStore
+    ) -> None:
+        for source in sources:
+            try:
+                candidates = source.scan()
+            except SourceError as error:
+                log.warning("source %s: %s", source.name, error)
+                store.log_event("source-error", source.name, str(error), now=self._clock())
+                continue
+            for candidate in candidates:
+                if self._stop.is_set():
+                    return
+                try:
+                    intake.process(candidate, source)
+                except (SourceError, StoreError) as error:
+                    log.warning("file %s: %s (tried again at the next scan)", candidate.name, error)
+                    store.log_event("file-error", candidate.name, str(error), now=self._clock())
+        if self._stop.is_set():
+            return
+        if self._seal_requested.is_set():
+            self._seal_requested.clear()
+            journals.seal()
+            store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
+        journals.deliver_approved()
+
+    def _missed_scheduled_seal(self, store: SqliteStore) -> bool:
+        """True when a scheduled seal fell due while the gateway was not running (run it once now)."""
+        now = self._clock()
+        last = store.get_meta(LAST_SCHEDULED_SEAL)
+        if last is None:
+            store.set_meta(LAST_SCHEDULED_SEAL, now.isoformat())
+            return False
+        trigger = CronTrigger.from_crontab(self.config.delivery.schedule, timezone=self._zone)
+        since = datetime.fromisoformat(last) + timedelta(seconds=1)
+        due = trigger.get_next_fire_time(None, since.astimezone(self._zone))
+        return due is not None and due <= now

@@ -1,0 +1,252 @@
+"""The operations commands: `run`, `journal …`, `status`, `config check`.
+
+Each opens the store itself, so it is safe to use while the daemon runs: every change is one
+``BEGIN IMMEDIATE`` transaction, and sealing, approving and delivering check the journal's state
+inside it (two processes cannot seal or send the same journal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import datetime
+from typing import Any, TextIO
+
+from gateway import config as config_module
+from gateway.adapters.folder import is_temporary_name
+from gateway.config import GatewayConfig
+from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
+from gateway.errors import ConfigError, StoreError
+from gateway.journals import JournalService
+from gateway.logs import setup_logging
+from gateway.pipeline import Folders
+from gateway.store import FileState, JournalRecord, JournalState
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    config = config_module.load(config_module.locate(args.config))
+    if args.command == "run":
+        setup_logging(json_lines=args.log_format == "json", level=args.log_level)
+        return Daemon(config, once=args.once).run()
+    if args.command == "config":
+        return _config_check(config, out)
+    if args.command == "status":
+        return _status(config, out, as_json=args.format == "json")
+    return _journal(config, args, out)
+
+
+def _config_check(config: GatewayConfig, out: TextIO) -> int:
+    folders = Folders.from_config(config)
+    problems = []
+    for name in folders.__dataclass_fields__:
+        folder = getattr(folders, name)
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"{folder}: not writable by this user")
+    for source in config.sources:
+        if source.type == "folder" and source.path is not None and source.path.exists():
+            if not os.access(source.path, os.R_OK | os.W_OK | os.X_OK):
+                problems.append(f"sources.{source.name}: {source.path} must be readable and writable")
+        elif source.type == "sftp":
+            problems.append(f"sources.{source.name}: sftp sources are not available in this version")
+    if config.delivery.type == "sftp":
+        problems.append("delivery.type: sftp delivery is not available in this version")
+    if problems:
+        raise ConfigError(f"{config.path}: " + "; ".join(problems))
+    out.write(
+        f"{config.path}: OK (sha256 {config.sha256[:12]}); {len(config.clients)} client(s), "
+        f"{len(config.sources)} source(s), delivery {config.delivery.type} to {folders.journals} on "
+        f"{config.delivery.schedule!r} ({config.timezone}), review {config.delivery.review}, store {store_path(config)}\n"
+    )
+    return EXIT_OK
+
+
+def _journal_line(record: JournalRecord) -> str:
+    number = f"#{record.sequence}" if record.sequence is not None else "(open)"
+    state = record.state.value
+    if record.state is JournalState.SEALED:
+        state = "sealed, waits for approval"
+    line = (
+        f"{record.journal_id:<24} {record.client_id:<16} {number:<8} {state:<28} {record.case_count:>6} cases "
+        f"{record.capital_ore / 100:>14,.2f} SEK"
+    )
+    if record.file_name:
+        line += f"  {record.file_name}"
+    if record.last_error and record.state is JournalState.APPROVED:
+        line += f"  last error: {record.last_error}"
+    return line
+
+
+def _journal_json(record: JournalRecord) -> dict[str, Any]:
+    return {
+        "journal_id": record.journal_id,
+        "client": record.client_id,
+        "sequence": record.sequence,
+        "state": record.state.value,
+        "needs_review": record.needs_review,
+        "cases": record.case_count,
+        "capital": f"{record.capital_ore / 100:.2f}",
+        "sealed_at": _iso(record.sealed_at),
+        "approved_by": record.approved_by,
+        "approved_at": _iso(record.approved_at),
+        "file_name": record.file_name,
+        "sha256": record.sha256,
+        "delivered_at": _iso(record.delivered_at),
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(config)
+    try:
+        folders = Folders.from_config(config)
+        service = JournalService(config, store, folders, make_transport(config, folders), clock=utc_now)
+        action = args.action
+        if action == "list":
+            records = store.journals()
+            if args.format == "json":
+                json.dump([_journal_json(r) for r in records], out, indent=2)
+                out.write("\n")
+            else:
+                for record in records:
+                    out.write(_journal_line(record) + "\n")
+                if not records:
+                    out.write("no journals yet\n")
+            return EXIT_OK
+        if action == "show":
+            shown = store.journal(args.journal_id)
+            if shown is None:
+                raise StoreError(f"no such journal: {args.journal_id}")
+            out.write(_journal_line(shown) + "\n")
+            for key, value in _journal_json(shown).items():
+                if value is not None:
+                    out.write(f"  {key}: {value}\n")
+            out.write("  cases:\n")
+            for case in store.journal_cases(shown.journal_id):
+                debtors = "; ".join(f"{d.name} ({_masked(d.identity)})" for d in case.debtors)
+                out.write(f"    {case.reference:<24} {case.capital:>12,.2f} SEK  {debtors}\n")
+            return EXIT_OK
+        if action == "seal":
+            if args.client is not None and args.client not in {c.id for c in config.clients}:
+                raise ConfigError(f"no client {args.client!r} in {config.path}")
+            sealed = service.seal([args.client] if args.client else None)
+            for record in sealed:
+                out.write("sealed " + _journal_line(record) + "\n")
+            if not sealed:
+                out.write("nothing to seal: no open journal has cases\n")
+            return EXIT_OK
+        if action == "approve":
+            record = store.approve_journal(args.journal_id, by=args.by, now=utc_now())
+            out.write("approved " + _journal_line(record) + "\n")
+            return EXIT_OK
+        if action == "send":
+            if args.journal_id is not None:
+                wanted = store.journal(args.journal_id)
+                if wanted is None:
+                    raise StoreError(f"no such journal: {args.journal_id}")
+                if wanted.state is not JournalState.APPROVED:
+                    raise StoreError(
+                        f"journal {args.journal_id} is {wanted.state.value}: only an approved journal is sent"
+                    )
+            results = service.deliver_approved(only=args.journal_id, force=args.journal_id is not None)
+            for result in results:
+                word = "delivered" if result.delivered else f"NOT delivered ({result.error})"
+                out.write(f"{result.journal_id} {result.file_name}: {word}\n")
+            if not results:
+                out.write("nothing to send: no approved journal is waiting\n")
+            return EXIT_OK if all(result.delivered for result in results) else EXIT_FAILED
+        if action == "withdraw":
+            withdrawn = store.withdraw_case(
+                args.reference, client_id=args.client, by=args.by, reason=args.reason, now=utc_now()
+            )
+            store.log_event(
+                "case-withdrawn", withdrawn.reference, f"by {args.by}: {args.reason}", now=utc_now()
+            )
+            out.write(
+                f"withdrew case {withdrawn.reference} from journal {withdrawn.journal_id} "
+                f"(by {args.by}: {args.reason})\n"
+            )
+            return EXIT_OK
+    finally:
+        store.close()
+    raise AssertionError(f"unknown journal action {args.action}")
+
+
+def _masked(identity: str) -> str:
+    from gateway.domain.identity import mask_identity
+
+    return mask_identity(identity)
+
+
+def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
+    store = open_store(config)
+    try:
+        sources = []
+        for source in config.sources:
+            entry: dict[str, Any] = {"name": source.name, "type": source.type}
+            if source.path is not None:
+                try:
+                    names = [p.name for p in source.path.iterdir() if p.is_file()]
+                except OSError as error:
+                    entry["error"] = str(error)
+                    names = []
+                entry["path"] = str(source.path)
+                entry["files_waiting"] = sum(1 for name in names if not is_temporary_name(name))
+                entry["files_being_written"] = sum(1 for name in names if is_temporary_name(name))
+            sources.append(entry)
+        claimed = store.files_in_state(FileState.CLAIMED)
+        journals = store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
+        status: dict[str, Any] = {
+            "config": str(config.path),
+            "store": str(store.path),
+            "sources": sources,
+            "files": store.counts(),
+            "in_progress": [
+                {"name": r.name, "attempts": r.attempts, "last_error": r.last_error} for r in claimed
+            ],
+            "journals": [_journal_json(r) for r in journals],
+            "delivered_journals": len(store.journals(states=[JournalState.DELIVERED])),
+            "last_events": [
+                {"at": at, "kind": kind, "subject": subject, "detail": detail}
+                for at, kind, subject, detail in store.recent_events(10)
+            ],
+        }
+    finally:
+        store.close()
+    if as_json:
+        json.dump(status, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    out.write(f"config {status['config']}\nstore  {status['store']}\n\nsources:\n")
+    for entry in sources:
+        out.write(
+            f"  {entry['name']:<12} {entry['type']:<7} {entry.get('path', '')}  "
+            f"{entry.get('files_waiting', 0)} waiting, {entry.get('files_being_written', 0)} being written\n"
+        )
+    out.write(
+        "\nfiles: " + (", ".join(f"{k} {v}" for k, v in sorted(status["files"].items())) or "none yet") + "\n"
+    )
+    for item in status["in_progress"]:
+        out.write(f"  in progress: {item['name']} (attempt {item['attempts']}) {item['last_error'] or ''}\n")
+    out.write("\njournals not yet delivered:\n")
+    for record in journals:
+        out.write("  " + _journal_line(record) + "\n")
+    if not journals:
+        out.write("  none\n")
+    out.write(f"journals delivered: {status['delivered_journals']}\n\nlast events:\n")
+    for event in status["last_events"]:
+        out.write(f"  {event['at']} {event['kind']} {event['subject']}: {event['detail']}\n")
+    if not status["last_events"]:
+        out.write("  none\n")
+    return EXIT_OK

@@ -1,0 +1,467 @@
+"""Intake: one finished file from a source to its receipt and its final place.
+
+The order of effects is what makes a crash harmless (reliability.md, "Order of effects"):
+
+1. **claim**: the file's SHA-256 is recorded and one more attempt counted, before any work; a file
+   that keeps killing the gateway is therefore quarantined after ``max_attempts`` restarts;
+2. **judge**: validate (the same code as ``validate``), spool the accepted cases to disk, and
+   write the receipt under a temporary name (fsynced);
+3. **commit**: one transaction records the verdict, the accepted cases in their client's open
+   journal and the receipt's SHA-256 as the new head of the receipt chain;
+4. **publish**: rename the receipt to its final name, move the original to ``var/archive/`` or
+   ``var/rejected/``, and mark the file done.
+
+A crash before 3 leaves the file claimed: the next scan does it again from the start (the
+temporary receipt is discarded). A crash after 3 is finished by :meth:`Intake.recover` at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+from gateway import __version__
+from gateway.adapters.folder import Candidate, FolderSource, fsync_folder, move_durably, sha256_file
+from gateway.config import GatewayConfig, SourceConfig
+from gateway.domain.findings import Finding, Severity
+from gateway.domain.journal import JournalCase, journal_case
+from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, FileVerdict
+from gateway.domain.model import Case, FileHeader, FileTotals
+from gateway.domain.rules import RULESET_VERSION
+from gateway.errors import ConfigError, SourceError, StoreError
+from gateway.formats.receipt import ReceiptStamp, receipt_file_name, write_receipt
+from gateway.store import AcceptedCase, FileRecord, FileState, Judgement
+from gateway.store.sqlite import SqliteStore
+from gateway.validation import FileReport, ValidationSettings, validate_file
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_FILE_TIMEOUT_SECONDS = 600.0
+#: Test hook, never set in production: a file whose name contains the value's text after
+#: "exit:" kills the process (like a crash inside a C library), after "raise:" raises, after
+#: "hang:" sleeps past the file timeout. It is how the tests make a poison file.
+FAULT_INJECTION_ENV = "INKASSO_GATEWAY_FAULT"
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    """The folders of the contract (section 5), resolved against the config file's folder."""
+
+    receipts: Path
+    journal_receipts: Path
+    journals: Path
+    reports: Path
+    var: Path
+    archive: Path
+    rejected: Path
+    quarantine: Path
+    sent: Path
+    spool: Path
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> Folders:
+        base = config.base_dir
+        var = base / "var"
+        return cls(
+            receipts=base / "outbox" / "receipts",
+            journal_receipts=base / "outbox" / "receipts" / "journals",
+            journals=config.delivery.path or base / "outbox" / "journals",
+            reports=base / "outbox" / "reports",
+            var=var,
+            archive=var / "archive",
+            rejected=var / "rejected",
+            quarantine=var / "quarantine",
+            sent=var / "sent",
+            spool=var / "spool",
+        )
+
+    def ensure(self, *, sources: tuple[SourceConfig, ...], mode: int = 0o700) -> None:
+        """Create every folder and check it is writable; ConfigError names the first that is not."""
+        folders = [getattr(self, name) for name in self.__dataclass_fields__]
+        folders += [source.path for source in sources if source.type == "folder" and source.path]
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=mode)
+            except OSError as error:
+                raise ConfigError(f"{folder}: cannot create the folder: {error.strerror or error}") from error
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(f"{folder}: the folder is not writable by this user")
+
+
+class FileTimeoutError(Exception):
+    """Processing one file took longer than the configured limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise FileTimeoutError in the main thread after ``seconds`` (a hang counts as an attempt)."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise FileTimeoutError(f"processing took longer than {seconds:g} s")
+
+    if seconds <= 0 or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None):
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _inject_fault(name: str) -> None:
+    rule = os.environ.get(FAULT_INJECTION_ENV, "")
+    kind, _, text = rule.partition(":")
+    if not text or text not in name:
+        return
+    if kind == "exit":
+        os._exit(70)
+    if kind == "raise":
+        raise RuntimeError(f"injected fault for {name}")
+    if kind == "hang":
+        import time
+
+        time.sleep(3600)
+
+
+class _CaseSpool:
+    """Accepted cases written to a temporary file as they stream past: memory stays flat."""
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.TemporaryFile(dir=folder, mode="w+", encoding="utf-8")  # noqa: SIM115
+        self.count = 0
+
+    def add(
+        self, position: int, reference: str, fingerprint: str, claims: tuple[str, ...], case: JournalCase
+    ) -> None:
+        self._file.write(
+            f"{position}\t{fingerprint}\t{chr(31).join(claims)}\t{reference}\t{case.to_json()}\n"
+        )
+        self.count += 1
+
+    def read(self, *, client_id: str, client_orgnr: str, accepted: set[int]) -> Iterator[AcceptedCase]:
+        self._file.seek(0)
+        for line in self._file:
+            position_text, fingerprint, claims, reference, payload = line.rstrip("\n").split("\t", 4)
+            position = int(position_text)
+            if position in accepted:
+                yield AcceptedCase(
+                    position=position,
+                    client_id=client_id,
+                    client_orgnr=client_orgnr,
+                    reference=reference,
+                    fingerprint=fingerprint,
+                    claim_references=tuple(claims.split(chr(31))) if claims else (),
+                    journal_case=JournalCase.from_json(payload),
+                )
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    file_id: int
+    status: str
+    receipt: Path | None
+    final_path: Path | None
+
+
+class Intake:
+    """Takes files from sources through validation to receipts, one at a time."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: SqliteStore,
+        folders: Folders,
+        *,
+        clock: Callable[[], datetime],
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        file_timeout: float = DEFAULT_FILE_TIMEOUT_SECONDS,
+        file_mode: int = 0o600,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._folders = folders
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._file_timeout = file_timeout
+        self._file_mode = file_mode
+        self._client_ids = {client.orgnr: client.id for client in config.clients}
+        self._postal = config.load_postal_directory()
+
+    # -- one file ------------------------------------------------------------------------------
+
+    def process(self, candidate: Candidate, source: FolderSource) -> IntakeResult | None:
+        """Claim, judge, commit and publish one finished file; None when it vanished meanwhile."""
+        try:
+            sha256 = sha256_file(candidate.path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise SourceError(f"{candidate.path}: cannot read: {error.strerror or error}") from error
+        now = self._clock()
+        record = self._store.claim_file(
+            source=candidate.source,
+            name=candidate.name,
+            path=str(candidate.path),
+            sha256=sha256,
+            size=candidate.size,
+            now=now,
+        )
+        if record.attempts > self._max_attempts:
+            return self.quarantine(record, source=source, candidate=candidate)
+        log.info(
+            "file %s from %s claimed (attempt %d, sha256 %s)",
+            record.name,
+            record.source,
+            record.attempts,
+            sha256[:12],
+        )
+        try:
+            with _time_limit(self._file_timeout):
+                _inject_fault(candidate.name)
+                result = self._judge_and_commit(record, candidate)
+        except Exception as error:
+            # Permanent problems with the content are findings, not exceptions: anything here is
+            # the gateway's own failure on this file. It stays claimed; after max_attempts it goes
+            # to quarantine, and the daemon goes on with the next file.
+            self._store.record_failure(record.id, f"{type(error).__name__}: {error}")
+            log.exception(
+                "file %s failed on attempt %d of %d", record.name, record.attempts, self._max_attempts
+            )
+            if record.attempts >= self._max_attempts:
+                return self.quarantine(record, source=source, candidate=candidate)
+            return None
+        self._publish(record.id, source=source, candidate=candidate)
+        return result
+
+    def _settings(self, source_config: SourceConfig | None) -> ValidationSettings:
+        config = self._config
+        return ValidationSettings(
+            today=self._clock().astimezone(_zone(config.timezone)).date(),
+            history=self._store,
+            clients=config.client_orgnrs(),
+            source_clients=config.source_orgnrs(source_config) if source_config else None,
+            strict_sequence=config.rules.strict_sequence,
+            postal_directory=self._postal,
+            max_attachment_bytes=config.rules.max_attachment_bytes,
+            policy=config.on_case_error,
+            fingerprint_cases=True,
+        )
+
+    def _judge_and_commit(self, record: FileRecord, candidate: Candidate) -> IntakeResult:
+        source_config = next((s for s in self._config.sources if s.name == record.source), None)
+        settings = self._settings(source_config)
+        spool = _CaseSpool(self._folders.spool)
+        try:
+
+            def keep_accepted(case: Case, outcome: CaseOutcome) -> None:
+                if outcome.status is CaseStatus.ACCEPTED:
+                    claims = tuple(claim.reference for claim in case.claims if claim.reference)
+                    normalised = journal_case(case, today=settings.today, source_sha256=record.sha256)
+                    spool.add(outcome.index, case.reference, case.content_sha256, claims, normalised)
+
+            report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
+            if report.sha256 != record.sha256:
+                raise SourceError(f"{record.name} changed while it was read")
+            return self._commit(record, report, spool)
+        finally:
+            spool.close()
+
+    def _commit(self, record: FileRecord, report: FileReport, spool: _CaseSpool) -> IntakeResult:
+        verdict = report.verdict
+        orgnr = verdict.header.client_orgnr
+        client_orgnr = "".join(c for c in orgnr if c.isdigit())[-10:] if orgnr else None
+        accepted_positions = {case.index for case in verdict.cases if case.status is CaseStatus.ACCEPTED}
+        client_id = self._client_ids.get(client_orgnr or "")
+        if accepted_positions and client_id is None:
+            raise StoreError(f"cases accepted for {orgnr}, which is not a configured client")
+        now = self._clock()
+        # The receipt names each accepted case's journal; cases join the client's open journal.
+        journal_ids: dict[int, str] = {}
+        if accepted_positions and client_id is not None:
+            journal_id = self._store.open_journal_id(client_id, now=now)
+            journal_ids = dict.fromkeys(accepted_positions, journal_id)
+        final_dir = self._folders.archive if accepted_positions else self._folders.rejected
+        final_path = (
+            final_dir
+            / now.astimezone(_zone(self._config.timezone)).date().isoformat()
+            / f"{record.id}-{record.name}"
+        )
+        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, journal_ids)
+        accepted = (
+            spool.read(client_id=client_id, client_orgnr=client_orgnr or "", accepted=accepted_positions)
+            if client_id is not None
+            else iter(())
+        )
+        self._store.record_judgement(
+            Judgement(
+                file_id=record.id,
+                status=verdict.status.value,
+                client_orgnr=client_orgnr,
+                file_id_in_file=verdict.header.file_id,
+                sequence=verdict.header.sequence,
+                case_count=len(verdict.cases),
+                accepted=accepted,
+                accepted_capital_ore=int(verdict.accepted_capital * 100),
+                receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
+                receipt_path=str(receipt_path),
+                receipt_sha256=receipt_sha256,
+                previous_receipt_sha256=previous,
+                final_path=str(final_path),
+                judged_at=now,
+                expected_journal=journal_ids.get(min(accepted_positions)) if accepted_positions else None,
+            )
+        )
+        log.info(
+            "file %s: %s, %d of %d cases accepted; receipt %s",
+            record.name,
+            verdict.status.value,
+            len(accepted_positions),
+            len(verdict.cases),
+            receipt_path.name,
+        )
+        return IntakeResult(record.id, verdict.status.value, receipt_path, final_path)
+
+    def _write_receipt(
+        self, record: FileRecord, report: FileReport, now: datetime, journal_ids: dict[int, str]
+    ) -> tuple[Path, str, str]:
+        """Write the receipt under its temporary name (fsynced); return (final path, sha256, previous)."""
+        day = now.astimezone(_zone(self._config.timezone)).date().isoformat()
+        folder = self._folders.receipts / day
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = folder / receipt_file_name(record.name, record.sha256)
+        if final.exists():
+            # The same name and bytes arrived before: keep both receipts, each once.
+            final = folder / receipt_file_name(f"{record.name}.{record.id}", record.sha256)
+        previous = self._store.receipt_chain_head()
+        stamp = ReceiptStamp(
+            receipt_id=str(uuid.uuid4()),
+            created=now,
+            received=record.received_at,
+            source=record.source,
+            previous_sha256=previous,
+            gateway_version=__version__,
+            ruleset_version=RULESET_VERSION,
+            config_sha256=self._config.sha256,
+        )
+        temporary = _temporary_receipt(final)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
+        with os.fdopen(descriptor, "wb") as out:
+            write_receipt(out, report, stamp, journal_ids=journal_ids)
+            out.flush()
+            os.fsync(out.fileno())
+        fsync_folder(folder)
+        return final, sha256_file(temporary), previous
+
+    def _publish(self, file_id: int, *, source: FolderSource | None, candidate: Candidate | None) -> None:
+        """Steps after the commit: receipt to its final name, original to its final place, done."""
+        record = next(r for r in self._store.files_in_state(FileState.JUDGED) if r.id == file_id)
+        assert record.receipt_path is not None and record.final_path is not None
+        receipt = Path(record.receipt_path)
+        temporary = _temporary_receipt(receipt)
+        if temporary.exists():
+            temporary.replace(receipt)
+            fsync_folder(receipt.parent)
+        elif not receipt.exists():
+            log.error("file %s: its receipt %s is missing after a crash", record.name, receipt)
+        original = Path(record.path)
+        final = Path(record.final_path)
+        if original.exists() and sha256_file(original) == record.sha256:
+            move_durably(original, final)
+        if source is not None and candidate is not None:
+            source.finish(candidate)
+        self._store.mark_done(record.id, final_path=str(final), now=self._clock())
+
+    # -- poison files --------------------------------------------------------------------------
+
+    def quarantine(
+        self, record: FileRecord, *, source: FolderSource | None, candidate: Candidate | None
+    ) -> IntakeResult:
+        """Give up on a file that failed ``max_attempts`` times: a receipt, and the quarantine folder."""
+        attempts = min(record.attempts, self._max_attempts)
+        reason = record.last_error or "the gateway stopped (crashed or was killed) while processing it"
+        finding = Finding(
+            "F08",
+            Severity.ERROR,
+            "/",
+            None,
+            f"Filen kunde inte behandlas efter {attempts} försök och har lagts i karantän. En handläggare "
+            "undersöker den; skicka inte om filen förrän ni fått besked.",
+            f"The file could not be processed after {attempts} attempts and has been quarantined. A "
+            "person will look at it; do not send it again until you hear back.",
+        )
+        verdict = FileVerdict(
+            FileStatus.REJECTED, [finding], [], FileHeader("/Arendefil/Filhuvud", None), None, FileTotals()
+        )
+        report = FileReport(record.name, record.size, record.sha256, verdict)
+        now = self._clock()
+        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, {})
+        final_path = self._folders.quarantine / f"{record.id}-{record.name}"
+        self._store.record_judgement(
+            Judgement(
+                file_id=record.id,
+                status="quarantined",
+                client_orgnr=None,
+                file_id_in_file=None,
+                sequence=None,
+                case_count=0,
+                accepted=(),
+                accepted_capital_ore=0,
+                receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
+                receipt_path=str(receipt_path),
+                receipt_sha256=receipt_sha256,
+                previous_receipt_sha256=previous,
+                final_path=str(final_path),
+                judged_at=now,
+                expected_journal=None,
+            )
+        )
+        reason_file = final_path.with_name(final_path.name + ".reason.txt")
+        reason_file.write_text(
+            f"file: {record.name}\nsource: {record.source}\nsha256: {record.sha256}\n"
+            f"attempts: {record.attempts}\nreceived: {record.received_at.isoformat()}\n"
+            f"quarantined: {now.isoformat()}\nlast error: {reason}\n",
+            encoding="utf-8",
+        )
+        log.error("file %s quarantined after %d attempts: %s", record.name, attempts, reason)
+        self._publish(record.id, source=source, candidate=candidate)
+        return IntakeResult(record.id, "quarantined", receipt_path, final_path)
+
+    # -- after a crash -------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Finish every file that was committed but not yet published; drop stale temporaries."""
+        finished = 0
+        for record in self._store.files_in_state(FileState.JUDGED):
+            log.info("recovering file %s (committed before a stop): publishing its receipt", record.name)
+            self._publish(record.id, source=None, candidate=None)
+            finished += 1
+        for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
+            stale.unlink(missing_ok=True)
+        for spooled in self._folders.spool.glob("tmp*"):
+            spooled.unlink(missing_ok=True)
+        return finished
+
+
+def _temporary_receipt(final: Path) -> Path:
+    return final.with_name(f".{final.name}.tmp")
+
+
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)

@@ -1,0 +1,194 @@
+"""The store: the durable state machine of files, cases and journals.
+
+One interface (:class:`Store`), one embedded implementation (:mod:`gateway.store.sqlite`); a
+PostgreSQL store for several nodes implements the same methods. Every method is one transaction,
+so a crash leaves the store either before or after a step, never in between.
+
+A file goes ``claimed`` (picked up, attempts counted before any work) -> ``judged`` (its verdict,
+accepted cases and receipt recorded in one transaction) -> ``done`` (original moved). A journal
+goes ``open`` -> ``sealed`` (numbered; waits for approval when reviewed by hand) -> ``approved``
+-> ``delivered``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from gateway.domain.journal import JournalCase
+from gateway.domain.rules import History
+
+
+class FileState(enum.Enum):
+    CLAIMED = "claimed"
+    JUDGED = "judged"
+    DONE = "done"
+
+
+class JournalState(enum.Enum):
+    OPEN = "open"
+    SEALED = "sealed"  # numbered; waiting for a person's approval
+    APPROVED = "approved"
+    DELIVERED = "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    id: int
+    source: str
+    name: str
+    path: str  # where the original was when it was claimed
+    sha256: str
+    size: int
+    state: FileState
+    attempts: int
+    received_at: datetime
+    status: str | None  # accepted | partially-accepted | rejected | duplicate | quarantined
+    receipt_path: str | None
+    receipt_sha256: str | None
+    final_path: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedCase:
+    """An accepted case as the pipeline hands it to the store."""
+
+    position: int  # its index in the file
+    client_id: str
+    client_orgnr: str
+    reference: str
+    fingerprint: str
+    claim_references: tuple[str, ...]
+    journal_case: JournalCase
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """Everything one file's verdict commits at once."""
+
+    file_id: int
+    status: str
+    client_orgnr: str | None
+    file_id_in_file: str | None  # Filhuvud/FilId
+    sequence: int | None  # Filhuvud/Lopnummer
+    case_count: int
+    accepted: Iterable[AcceptedCase]  # consumed once, inside the transaction
+    accepted_capital_ore: int
+    receipt_id: str
+    receipt_path: str  # final path; the receipt is renamed there after the commit
+    receipt_sha256: str
+    previous_receipt_sha256: str
+    final_path: str  # where the original goes after the receipt
+    judged_at: datetime
+    #: The open journal the receipt names for the accepted cases; the commit fails if it was
+    #: sealed in between (by `journal seal` in another process), and the file is judged again.
+    expected_journal: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    id: int
+    journal_id: str  # stable id, known from the first case: "<client id>-j<number>"
+    client_id: str
+    sequence: int | None
+    state: JournalState
+    needs_review: bool
+    case_count: int
+    capital_ore: int
+    opened_at: datetime
+    sealed_at: datetime | None
+    approved_by: str | None
+    approved_at: datetime | None
+    built_at: datetime | None
+    file_name: str | None
+    sha256: str | None
+    size: int | None
+    delivered_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCase:
+    id: int
+    reference: str
+    client_id: str
+    journal_id: str | None
+    file_name: str
+    withdrawn_reason: str | None
+    journal_case: JournalCase
+
+
+class Store(History, Protocol):
+    """The operations the gateway needs; each is atomic."""
+
+    # -- files -------------------------------------------------------------------------------
+    def claim_file(
+        self, *, source: str, name: str, path: str, sha256: str, size: int, now: datetime
+    ) -> FileRecord:
+        """Record (or find again) a file at ``path`` with these bytes and count one more attempt."""
+
+    def files_in_state(self, state: FileState) -> list[FileRecord]: ...
+
+    def record_failure(self, file_id: int, error: str) -> None: ...
+
+    def open_journal_id(self, client_id: str, *, now: datetime) -> str:
+        """The JournalId of the client's open journal, opening one when there is none."""
+
+    def record_judgement(self, judgement: Judgement) -> None:
+        """Commit a verdict, its accepted cases and the new head of the receipt chain."""
+
+    def mark_done(self, file_id: int, *, final_path: str, now: datetime) -> None: ...
+
+    def receipt_chain_head(self) -> str: ...
+
+    def file_by_name_or_sha(self, key: str) -> list[FileRecord]: ...
+
+    # -- journals ----------------------------------------------------------------------------
+    def seal_journals(
+        self, *, now: datetime, client_ids: Sequence[str] | None, manual_review: bool
+    ) -> list[JournalRecord]:
+        """Seal every open journal with cases (of these clients) and number it; one transaction."""
+
+    def approve_journal(self, journal_id: str, *, by: str, now: datetime) -> JournalRecord: ...
+
+    def journals(self, *, states: Sequence[JournalState] | None = None) -> list[JournalRecord]: ...
+
+    def journal(self, journal_id: str) -> JournalRecord | None: ...
+
+    def journal_cases(self, journal_id: str) -> Iterator[JournalCase]: ...
+
+    def journal_references(self, journal_id: str) -> list[str]: ...
+
+    def record_journal_built(
+        self, journal_id: str, *, file_name: str, sha256: str, size: int, built_at: datetime
+    ) -> None: ...
+
+    def begin_delivery(self, journal_id: str, *, now: datetime, lease_seconds: float) -> bool:
+        """Take the delivery lease and count an attempt; False when another process holds it."""
+
+    def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None: ...
+
+    def release_delivery_lease(self, journal_id: str) -> None: ...
+
+    def record_delivered(self, journal_id: str, *, now: datetime) -> None: ...
+
+    def withdraw_case(
+        self, reference: str, *, client_id: str | None, by: str, reason: str, now: datetime
+    ) -> StoredCase:
+        """Take a case out of its unsent journal; recorded, never deleted."""
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def log_event(self, kind: str, subject: str, detail: str, *, now: datetime) -> None: ...
+
+    def recent_events(self, limit: int) -> list[tuple[str, str, str, str]]: ...
+
+    def close(self) -> None: ...

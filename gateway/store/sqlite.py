@@ -1,0 +1,669 @@
+"""The embedded store: SQLite in WAL mode, one ``BEGIN IMMEDIATE`` transaction per step.
+
+WAL lets the command line read while the daemon writes; ``BEGIN IMMEDIATE`` takes the write lock
+at the start of a step, so two processes (the daemon and `journal seal`, say) can never both seal
+or number the same journal. ``synchronous = FULL``: a committed step survives a power cut, which is
+what an auditor assumes of a receipt that says "received".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gateway.domain.chain import GENESIS_SHA256
+from gateway.domain.journal import JournalCase
+from gateway.errors import StoreError
+from gateway.store import (
+    FileRecord,
+    FileState,
+    JournalRecord,
+    JournalState,
+    Judgement,
+    StoredCase,
+)
+
+#: Each entry migrates the schema from version N to N+1; run in order at start, never edited.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        received_at TEXT NOT NULL,
+        status TEXT,
+        client_orgnr TEXT,
+        file_id TEXT,
+        sequence INTEGER,
+        case_count INTEGER,
+        accepted_count INTEGER,
+        accepted_capital_ore INTEGER,
+        receipt_id TEXT,
+        receipt_path TEXT,
+        receipt_sha256 TEXT,
+        previous_receipt_sha256 TEXT,
+        final_path TEXT,
+        judged_at TEXT,
+        finished_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX files_state ON files(state);
+    CREATE INDEX files_sha256 ON files(sha256);
+    CREATE INDEX files_client_file_id ON files(client_orgnr, file_id);
+    CREATE TABLE journals (
+        id INTEGER PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        sequence INTEGER,
+        state TEXT NOT NULL,
+        needs_review INTEGER NOT NULL DEFAULT 0,
+        opened_at TEXT NOT NULL,
+        sealed_at TEXT,
+        approved_by TEXT,
+        approved_at TEXT,
+        built_at TEXT,
+        file_name TEXT,
+        sha256 TEXT,
+        size INTEGER,
+        lease_until TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE UNIQUE INDEX journals_one_open ON journals(client_id) WHERE state = 'open';
+    CREATE UNIQUE INDEX journals_sequence ON journals(client_id, sequence) WHERE sequence IS NOT NULL;
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        file_row INTEGER NOT NULL REFERENCES files(id),
+        position INTEGER NOT NULL,
+        client_id TEXT NOT NULL,
+        client_orgnr TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        journal_row INTEGER NOT NULL REFERENCES journals(id),
+        capital_ore INTEGER NOT NULL,
+        claim_count INTEGER NOT NULL,
+        protected INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        withdrawn_at TEXT,
+        withdrawn_by TEXT,
+        withdrawn_reason TEXT
+    );
+    CREATE UNIQUE INDEX cases_live_reference ON cases(client_orgnr, reference) WHERE withdrawn_at IS NULL;
+    CREATE INDEX cases_journal ON cases(journal_row, id);
+    CREATE TABLE claim_references (
+        client_orgnr TEXT NOT NULL,
+        claim_reference TEXT NOT NULL,
+        case_row INTEGER NOT NULL REFERENCES cases(id),
+        PRIMARY KEY (client_orgnr, claim_reference)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
+)
+
+_FILE_COLUMNS = (
+    "id, source, name, path, sha256, size, state, attempts, received_at, status, receipt_path, "
+    "receipt_sha256, final_path, last_error"
+)
+_JOURNAL_COLUMNS = (
+    "j.id, j.client_id, j.sequence, j.state, j.needs_review, j.opened_at, j.sealed_at, j.approved_by, "
+    "j.approved_at, j.built_at, j.file_name, j.sha256, j.size, j.delivered_at, j.attempts, j.last_error, "
+    "(SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
+    "(SELECT COALESCE(SUM(c.capital_ore), 0) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL)"
+)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def journal_id_of(client_id: str, row: int) -> str:
+    return f"{client_id}-j{row}"
+
+
+def _row_of(journal_id: str) -> int:
+    try:
+        return int(journal_id.rsplit("-j", 1)[1])
+    except (IndexError, ValueError):
+        raise StoreError(f"no such journal: {journal_id}") from None
+
+
+class SqliteStore:
+    """The store in one SQLite file. Not shared between threads; open one per process."""
+
+    def __init__(self, path: Path, *, file_mode: int = 0o600) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Create it owner-only before SQLite does: it holds personal identity numbers.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, file_mode))
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{path}: cannot open the store: {error}") from error
+        self.path = path
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the store has schema version {version}, newer than this gateway knows "
+                    f"({len(MIGRATIONS)}): upgrade the gateway, do not downgrade it"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- History (the rules' view of earlier files) --------------------------------------------
+
+    def receipt_for_bytes(self, sha256: str) -> str | None:
+        row = self._db.execute(
+            "SELECT receipt_path FROM files WHERE sha256 = ? AND state != 'claimed' AND status != 'duplicate' "
+            "AND status != 'quarantined' ORDER BY id LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return None if row is None else Path(row[0]).name
+
+    def receipt_for_file_id(self, client_orgnr: str, file_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT receipt_path FROM files WHERE client_orgnr = ? AND file_id = ? AND state != 'claimed' "
+            "AND status IN ('accepted', 'partially-accepted') ORDER BY id LIMIT 1",
+            (client_orgnr, file_id),
+        ).fetchone()
+        return None if row is None else Path(row[0]).name
+
+    def last_sequence(self, client_orgnr: str) -> int | None:
+        row = self._db.execute(
+            "SELECT sequence FROM files WHERE client_orgnr = ? AND sequence IS NOT NULL AND state != 'claimed' "
+            "AND status IN ('accepted', 'partially-accepted') ORDER BY id DESC LIMIT 1",
+            (client_orgnr,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def accepted_case_fingerprint(self, client_orgnr: str, reference: str) -> str | None:
+        row = self._db.execute(
+            "SELECT fingerprint FROM cases WHERE client_orgnr = ? AND reference = ? AND withdrawn_at IS NULL",
+            (client_orgnr, reference),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def case_for_claim_reference(self, client_orgnr: str, claim_reference: str) -> str | None:
+        row = self._db.execute(
+            "SELECT c.reference FROM claim_references r JOIN cases c ON c.id = r.case_row "
+            "WHERE r.client_orgnr = ? AND r.claim_reference = ? AND c.withdrawn_at IS NULL",
+            (client_orgnr, claim_reference),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _file(self, row: tuple[object, ...]) -> FileRecord:
+        (
+            id_,
+            source,
+            name,
+            path,
+            sha256,
+            size,
+            state,
+            attempts,
+            received,
+            status,
+            receipt,
+            receipt_sha,
+            final,
+            err,
+        ) = row
+        return FileRecord(
+            id=int(id_),  # type: ignore[call-overload]
+            source=str(source),
+            name=str(name),
+            path=str(path),
+            sha256=str(sha256),
+            size=int(size),  # type: ignore[call-overload]
+            state=FileState(state),
+            attempts=int(attempts),  # type: ignore[call-overload]
+            received_at=datetime.fromisoformat(str(received)),
+            status=None if status is None else str(status),
+            receipt_path=None if receipt is None else str(receipt),
+            receipt_sha256=None if receipt_sha is None else str(receipt_sha),
+            final_path=None if final is None else str(final),
+            last_error=None if err is None else str(err),
+        )
+
+    def claim_file(
+        self, *, source: str, name: str, path: str, sha256: str, size: int, now: datetime
+    ) -> FileRecord:
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? "
+                "AND state = 'claimed' ORDER BY id DESC LIMIT 1",
+                (source, path, sha256),
+            ).fetchone()
+            if row is None:
+                cursor = db.execute(
+                    "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?)",
+                    (source, name, path, sha256, size, _iso(now)),
+                )
+                file_id = cursor.lastrowid
+            else:
+                file_id = row[0]
+                db.execute("UPDATE files SET attempts = attempts + 1 WHERE id = ?", (file_id,))
+            return self._file(
+                db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
+            )
+
+    def files_in_state(self, state: FileState) -> list[FileRecord]:
+        rows = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE state = ? ORDER BY id", (state.value,)
+        )
+        return [self._file(row) for row in rows]
+
+    def file_by_name_or_sha(self, key: str) -> list[FileRecord]:
+        rows = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE name = ? OR sha256 = ? OR sha256 LIKE ? ORDER BY id",
+            (key, key, f"{key}%" if len(key) >= 12 else key),
+        )
+        return [self._file(row) for row in rows]
+
+    def record_failure(self, file_id: int, error: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE files SET last_error = ? WHERE id = ?", (error[:2000], file_id))
+
+    def open_journal_id(self, client_id: str, *, now: datetime) -> str:
+        with self._tx() as db:
+            return journal_id_of(client_id, self._open_journal(db, client_id, now))
+
+    def record_judgement(self, judgement: Judgement) -> None:
+        with self._tx() as db:
+            state = db.execute("SELECT state FROM files WHERE id = ?", (judgement.file_id,)).fetchone()
+            if state is None or state[0] != FileState.CLAIMED.value:
+                raise StoreError(f"file {judgement.file_id} is not waiting for a verdict")
+            journal_row: int | None = None
+            if judgement.expected_journal is not None:
+                journal_row = _row_of(judgement.expected_journal)
+                still_open = db.execute(
+                    "SELECT 1 FROM journals WHERE id = ? AND state = 'open'", (journal_row,)
+                ).fetchone()
+                if still_open is None:
+                    raise StoreError(
+                        f"journal {judgement.expected_journal} was sealed while the file was judged"
+                    )
+            accepted_count = 0
+            for case in judgement.accepted:
+                accepted_count += 1
+                if journal_row is None:
+                    raise StoreError("accepted cases without an open journal")
+                payload = case.journal_case.to_json()
+                journal_case = case.journal_case
+                cursor = db.execute(
+                    "INSERT INTO cases (file_row, position, client_id, client_orgnr, reference, fingerprint, "
+                    "journal_row, capital_ore, claim_count, protected, payload, payload_sha256) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        judgement.file_id,
+                        case.position,
+                        case.client_id,
+                        case.client_orgnr,
+                        case.reference,
+                        case.fingerprint,
+                        journal_row,
+                        int(journal_case.capital * 100),
+                        len(journal_case.claims),
+                        int(journal_case.protected),
+                        payload,
+                        journal_case.sha256(),
+                    ),
+                )
+                case_row = cursor.lastrowid
+                db.executemany(
+                    "INSERT OR IGNORE INTO claim_references (client_orgnr, claim_reference, case_row) VALUES (?, ?, ?)",
+                    [(case.client_orgnr, reference, case_row) for reference in case.claim_references],
+                )
+            db.execute(
+                "UPDATE files SET state = 'judged', status = ?, client_orgnr = ?, file_id = ?, sequence = ?, "
+                "case_count = ?, accepted_count = ?, accepted_capital_ore = ?, receipt_id = ?, receipt_path = ?, "
+                "receipt_sha256 = ?, previous_receipt_sha256 = ?, final_path = ?, judged_at = ?, last_error = NULL "
+                "WHERE id = ?",
+                (
+                    judgement.status,
+                    judgement.client_orgnr,
+                    judgement.file_id_in_file,
+                    judgement.sequence,
+                    judgement.case_count,
+                    accepted_count,
+                    judgement.accepted_capital_ore,
+                    judgement.receipt_id,
+                    judgement.receipt_path,
+                    judgement.receipt_sha256,
+                    judgement.previous_receipt_sha256,
+                    judgement.final_path,
+                    _iso(judgement.judged_at),
+                    judgement.file_id,
+                ),
+            )
+            head = db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
+            if (head[0] if head else GENESIS_SHA256) != judgement.previous_receipt_sha256:
+                raise StoreError("the receipt chain moved: another writer wrote a receipt in between")
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('receipt_chain_head', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (judgement.receipt_sha256,),
+            )
+
+    def _open_journal(self, db: sqlite3.Connection, client_id: str, now: datetime) -> int:
+        row = db.execute(
+            "SELECT id FROM journals WHERE client_id = ? AND state = 'open'", (client_id,)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        cursor = db.execute(
+            "INSERT INTO journals (client_id, state, opened_at) VALUES (?, 'open', ?)", (client_id, _iso(now))
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def mark_done(self, file_id: int, *, final_path: str, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE files SET state = 'done', final_path = ?, finished_at = ? WHERE id = ?",
+                (final_path, _iso(now), file_id),
+            )
+
+    def receipt_chain_head(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
+        return GENESIS_SHA256 if row is None else str(row[0])
+
+    # -- journals ------------------------------------------------------------------------------
+
+    def _journal(self, row: tuple[object, ...]) -> JournalRecord:
+        (id_, client, seq, state, review, opened, sealed, by, approved, built, name, sha, size, delivered,
+         attempts, error, count, capital) = row  # fmt: skip
+        return JournalRecord(
+            id=int(id_),  # type: ignore[call-overload]
+            journal_id=journal_id_of(str(client), int(id_)),  # type: ignore[call-overload]
+            client_id=str(client),
+            sequence=None if seq is None else int(seq),  # type: ignore[call-overload]
+            state=JournalState(state),
+            needs_review=bool(review),
+            case_count=int(count),  # type: ignore[call-overload]
+            capital_ore=int(capital),  # type: ignore[call-overload]
+            opened_at=datetime.fromisoformat(str(opened)),
+            sealed_at=_moment(sealed),  # type: ignore[arg-type]
+            approved_by=None if by is None else str(by),
+            approved_at=_moment(approved),  # type: ignore[arg-type]
+            built_at=_moment(built),  # type: ignore[arg-type]
+            file_name=None if name is None else str(name),
+            sha256=None if sha is None else str(sha),
+            size=None if size is None else int(size),  # type: ignore[call-overload]
+            delivered_at=_moment(delivered),  # type: ignore[arg-type]
+            attempts=int(attempts),  # type: ignore[call-overload]
+            last_error=None if error is None else str(error),
+        )
+
+    def seal_journals(
+        self, *, now: datetime, client_ids: Sequence[str] | None, manual_review: bool
+    ) -> list[JournalRecord]:
+        sealed: list[int] = []
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT j.id, j.client_id, "
+                "(SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
+                "(SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL "
+                " AND c.protected = 1) "
+                "FROM journals j WHERE j.state = 'open' ORDER BY j.id"
+            ).fetchall()
+            for row_id, client_id, count, protected in rows:
+                if count == 0 or (client_ids is not None and client_id not in client_ids):
+                    continue
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM journals WHERE client_id = ?", (client_id,)
+                ).fetchone()
+                # A protected identity is always reviewed by a person (rule M16).
+                review = manual_review or protected > 0
+                db.execute(
+                    "UPDATE journals SET state = ?, sequence = ?, sealed_at = ?, needs_review = ?, "
+                    "approved_by = ?, approved_at = ? WHERE id = ?",
+                    (
+                        JournalState.SEALED.value if review else JournalState.APPROVED.value,
+                        last + 1,
+                        _iso(now),
+                        int(review),
+                        None if review else "auto",
+                        None if review else _iso(now),
+                        row_id,
+                    ),
+                )
+                sealed.append(row_id)
+        return [self._journal_by_row(row_id) for row_id in sealed]
+
+    def _journal_by_row(self, row_id: int) -> JournalRecord:
+        row = self._db.execute(
+            f"SELECT {_JOURNAL_COLUMNS} FROM journals j WHERE j.id = ?", (row_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no journal with row {row_id}")
+        return self._journal(row)
+
+    def journal(self, journal_id: str) -> JournalRecord | None:
+        try:
+            record = self._journal_by_row(_row_of(journal_id))
+        except StoreError:
+            return None
+        return record if record.journal_id == journal_id else None
+
+    def journals(self, *, states: Sequence[JournalState] | None = None) -> list[JournalRecord]:
+        query = f"SELECT {_JOURNAL_COLUMNS} FROM journals j"
+        params: tuple[str, ...] = ()
+        if states is not None:
+            query += f" WHERE j.state IN ({', '.join('?' for _ in states)})"
+            params = tuple(state.value for state in states)
+        return [self._journal(row) for row in self._db.execute(query + " ORDER BY j.id", params)]
+
+    def approve_journal(self, journal_id: str, *, by: str, now: datetime) -> JournalRecord:
+        row_id = _row_of(journal_id)
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM journals WHERE id = ?", (row_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no such journal: {journal_id}")
+            if row[0] != JournalState.SEALED.value:
+                raise StoreError(f"journal {journal_id} is {row[0]}, not sealed and waiting for approval")
+            db.execute(
+                "UPDATE journals SET state = 'approved', approved_by = ?, approved_at = ? WHERE id = ?",
+                (by, _iso(now), row_id),
+            )
+        return self._journal_by_row(row_id)
+
+    def journal_cases(self, journal_id: str) -> Iterator[JournalCase]:
+        cursor = self._db.execute(
+            "SELECT payload FROM cases WHERE journal_row = ? AND withdrawn_at IS NULL ORDER BY id",
+            (_row_of(journal_id),),
+        )
+        for (payload,) in cursor:
+            yield JournalCase.from_json(payload)
+
+    def journal_references(self, journal_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT reference FROM cases WHERE journal_row = ? AND withdrawn_at IS NULL ORDER BY id",
+            (_row_of(journal_id),),
+        )
+        return [str(reference) for (reference,) in rows]
+
+    def record_journal_built(
+        self, journal_id: str, *, file_name: str, sha256: str, size: int, built_at: datetime
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE journals SET file_name = ?, sha256 = ?, size = ?, built_at = ? "
+                "WHERE id = ? AND file_name IS NULL AND state = 'approved'",
+                (file_name, sha256, size, _iso(built_at), _row_of(journal_id)),
+            )
+
+    def begin_delivery(self, journal_id: str, *, now: datetime, lease_seconds: float) -> bool:
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE journals SET lease_until = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND state = 'approved' AND (lease_until IS NULL OR lease_until < ?)",
+                (_iso(now + timedelta(seconds=lease_seconds)), _row_of(journal_id), _iso(now)),
+            )
+            return cursor.rowcount == 1
+
+    def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None:
+        """Keep the lease until ``retry_at``: that is the backoff before the next attempt."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE journals SET last_error = ?, lease_until = ? WHERE id = ?",
+                (error[:2000], _iso(retry_at), _row_of(journal_id)),
+            )
+
+    def release_delivery_lease(self, journal_id: str) -> None:
+        """A person asked to send now: forget the backoff (the attempt itself still takes a lease)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE journals SET lease_until = NULL WHERE id = ? AND state = 'approved'",
+                (_row_of(journal_id),),
+            )
+
+    def record_delivered(self, journal_id: str, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, last_error = NULL "
+                "WHERE id = ? AND state = 'approved'",
+                (_iso(now), _row_of(journal_id)),
+            )
+
+    def withdraw_case(
+        self, reference: str, *, client_id: str | None, by: str, reason: str, now: datetime
+    ) -> StoredCase:
+        with self._tx() as db:
+            query = (
+                "SELECT c.id, c.client_id, c.journal_row, j.state, j.file_name FROM cases c "
+                "JOIN journals j ON j.id = c.journal_row WHERE c.reference = ? AND c.withdrawn_at IS NULL"
+            )
+            params: tuple[str, ...] = (reference,)
+            if client_id is not None:
+                query += " AND c.client_id = ?"
+                params += (client_id,)
+            rows = db.execute(query, params).fetchall()
+            if not rows:
+                raise StoreError(f"no case {reference!r} in any journal")
+            if len(rows) > 1:
+                raise StoreError(
+                    f"case {reference!r} exists for several clients: name the client with --client"
+                )
+            case_row, case_client, journal_row, journal_state, file_name = rows[0]
+            if journal_state == JournalState.DELIVERED.value or file_name is not None:
+                raise StoreError(
+                    f"case {reference!r} is in journal {journal_id_of(case_client, journal_row)}, which is "
+                    "already being delivered or delivered: it can no longer be withdrawn here"
+                )
+            db.execute(
+                "UPDATE cases SET withdrawn_at = ?, withdrawn_by = ?, withdrawn_reason = ? WHERE id = ?",
+                (_iso(now), by, reason, case_row),
+            )
+        return self.case_by_row(case_row)
+
+    def case_by_row(self, case_row: int) -> StoredCase:
+        row = self._db.execute(
+            "SELECT c.id, c.reference, c.client_id, c.journal_row, f.name, c.withdrawn_reason, c.payload "
+            "FROM cases c JOIN files f ON f.id = c.file_row WHERE c.id = ?",
+            (case_row,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no case with row {case_row}")
+        case_id, reference, client, journal_row, file_name, reason, payload = row
+        return StoredCase(
+            id=case_id,
+            reference=reference,
+            client_id=client,
+            journal_id=journal_id_of(client, journal_row),
+            file_name=file_name,
+            withdrawn_reason=reason,
+            journal_case=JournalCase.from_json(payload),
+        )
+
+    def cases_by_reference(self, reference: str) -> list[StoredCase]:
+        rows = self._db.execute(
+            "SELECT id FROM cases WHERE reference = ? ORDER BY id", (reference,)
+        ).fetchall()
+        return [self.case_by_row(row_id) for (row_id,) in rows]
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def log_event(self, kind: str, subject: str, detail: str, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events (at, kind, subject, detail) VALUES (?, ?, ?, ?)",
+                (_iso(now), kind, subject, detail[:2000]),
+            )
+
+    def recent_events(self, limit: int) -> list[tuple[str, str, str, str]]:
+        rows = self._db.execute(
+            "SELECT at, kind, subject, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Files by state and status, for `status`."""
+        result: dict[str, int] = {}
+        for state, status, count in self._db.execute(
+            "SELECT state, COALESCE(status, ''), COUNT(*) FROM files GROUP BY state, status"
+        ):
+            result[f"{state}:{status}" if status else str(state)] = int(count)
+        return result
