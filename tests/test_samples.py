@@ -42,7 +42,7 @@ NAMESPACE = "{urn:inkasso-gateway:arendefil:1}"
 
 #: Severity per code as the rule catalogue (shared/docs/rules.md) gives it; "E/V" is both.
 CATALOGUE_SEVERITY = {
-    "F01": "E", "F02": "E", "F03": "E", "F04": "E", "F05": "E", "F06": "E", "F07": "V",
+    "F01": "E", "F02": "E", "F03": "E", "F04": "E", "F05": "E", "F06": "E", "F07": "V", "F08": "E",
     "S01": "E",
     "A01": "E", "A02": "E", "A03": "E", "A04": "E", "A05": "E", "A06": "E",
     "M01": "E", "M02": "E", "M03": "E", "M04": "E", "M05": "E", "M06": "V", "M07": "E", "M08": "V",
@@ -50,8 +50,9 @@ CATALOGUE_SEVERITY = {
     "R01": "E", "R02": "E/V", "R03": "E", "R04": "V", "R05": "E", "R06": "E", "R07": "E", "R08": "E",
     "R09": "V", "R10": "E", "R11": "V", "R12": "E",
 }  # fmt: skip
-#: Codes only earlier files can show: tested with a fake history in test_history_rules.py.
-NEEDS_HISTORY = frozenset({"F04", "F07", "A05"})
+#: Codes only earlier files can show: tested with a fake history in test_history_rules.py; and
+#: F08 (quarantine), which only the daemon gives, after a file failed it several times.
+NEEDS_HISTORY = frozenset({"F04", "F07", "A05", "F08"})
 #: For a code that is error or warning ("E/V"), which one each sample shows.
 SAMPLE_SEVERITY = {
     "R02-fordranavser-tom.xml": Severity.ERROR,
