@@ -78,6 +78,9 @@ class GatewayConfig:
     timezone: str
     on_case_error: CaseErrorPolicy
     scan_seconds: float
+    #: Where outbox/ and var/ live (and sqlite:/// paths are resolved): [gateway] data_dir,
+    #: by default the config file's folder.
+    data_dir: Path
     store_url: str
     clients: tuple[ClientConfig, ...]
     sources: tuple[SourceConfig, ...]
@@ -168,7 +171,7 @@ class _Checker:
 
 
 _TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules"})
-_GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds"})
+_GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
 _SOURCE = frozenset(
@@ -246,6 +249,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         timezone=timezone,
         on_case_error=policy,
         scan_seconds=scan_seconds,
+        data_dir=resolve(check.get(gateway, "data_dir", "gateway", str, ".")) or base,
         store_url=store_url,
         clients=tuple(clients),
         sources=tuple(sources),

@@ -48,7 +48,7 @@ def store_path(config: GatewayConfig) -> Path:
             f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
         )
     path = Path(url.removeprefix("sqlite:///"))
-    return path if path.is_absolute() else (config.base_dir / path).resolve()
+    return path if path.is_absolute() else (config.data_dir / path).resolve()
 
 
 def open_store(config: GatewayConfig) -> SqliteStore:

@@ -71,7 +71,7 @@ class Folders:
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> Folders:
-        base = config.base_dir
+        base = config.data_dir
         var = base / "var"
         return cls(
             receipts=base / "outbox" / "receipts",
