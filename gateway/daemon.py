@@ -35,6 +35,8 @@ LAST_SCHEDULED_SEAL = "last_scheduled_seal"
 #: A scheduled seal that starts late (a busy loop, a suspended VM) still runs: APScheduler's
 #: default grace of 1 s silently drops a job that starts 2.5 s late.
 MISFIRE_GRACE_SECONDS = 6 * 3600
+#: How often to look while a producer has a file under a temporary name.
+RENAME_POLL_SECONDS = 0.1
 
 
 def utc_now() -> datetime:
@@ -149,6 +151,10 @@ class Daemon:
                 if self.once and (not waiting or time.monotonic() > deadline):
                     break
                 timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting if w is not None)])
+                if any(source.being_written for source in sources):
+                    # inotify reports a rename within the folder only after pairing its two halves
+                    # (half a second in watchdog): look again soon instead of waiting for the event.
+                    timeout = min(timeout, RENAME_POLL_SECONDS)
                 self._wake.wait(timeout)
                 self._wake.clear()
         finally:

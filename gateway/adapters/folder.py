@@ -71,6 +71,8 @@ class FolderSource:
         # name -> (size, mtime_ns, first seen with that size and mtime, on our clock)
         self._seen: dict[str, tuple[int, int, float]] = {}
         self._warned_links: set[str] = set()
+        #: Files under a temporary name at the last scan: a producer is about to rename one.
+        self.being_written = 0
 
     def scan(self) -> list[Candidate]:
         now = self._clock()
@@ -83,9 +85,13 @@ class FolderSource:
             raise SourceError(f"{self.folder}: cannot list the folder: {error.strerror or error}") from error
         if self._done_marker:
             markers = {entry.name for entry in entries if entry.name.endswith(self._done_marker)}
+        self.being_written = 0
         for entry in entries:
             name = entry.name
-            if is_temporary_name(name) or (self._done_marker and name.endswith(self._done_marker)):
+            if is_temporary_name(name):
+                self.being_written += 1
+                continue
+            if self._done_marker and name.endswith(self._done_marker):
                 continue
             if not fnmatch.fnmatch(name, self._pattern):
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -75,7 +75,16 @@ class JournalCase:
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no whitespace, UTF-8 text."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        # Built by hand: dataclasses.asdict deep-copies every value and was most of a journal's cost.
+        data = {
+            "reference": self.reference,
+            "customer_number": self.customer_number,
+            "debtors": [_fields(debtor) for debtor in self.debtors],
+            "claims": [_fields(claim) for claim in self.claims],
+            "attachments": list(self.attachments),
+            "source_sha256": self.source_sha256,
+        }
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> JournalCase:
@@ -94,6 +103,13 @@ class JournalCase:
 
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+
+def _fields(item: JournalDebtor | JournalClaim) -> dict[str, Any]:
+    values = {name: getattr(item, name) for name in item.__slots__}
+    if isinstance(item, JournalDebtor):
+        values["street_lines"] = list(item.street_lines)
+    return values
 
 
 def debtor_name(debtor: Debtor) -> str:
@@ -151,7 +167,8 @@ def _journal_claim(claim: Claim) -> JournalClaim:
         if claim.remaining and claim.remaining.value is not None
         else None,
         interest_kind=interest.kind if interest else None,
-        interest_percent=_text(interest.percent) if interest else None,
+        # format(..., "f"): str() of a small Decimal is "1E-7", which is no xs:decimal.
+        interest_percent=format(interest.percent, "f") if interest and interest.percent is not None else None,
         interest_from=_text(interest.from_date) if interest else None,
         decision_date=_text(decision.decision_date) if decision else None,
         final_date=_text(decision.final_date) if decision else None,

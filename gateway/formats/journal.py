@@ -498,7 +498,7 @@ def _events(source: BinaryIO) -> Iterator[etree._Element]:
     """The journal's top-level parts as each one ends, from a hardened streaming parser."""
     # XMLPullParser is an XMLParser: no DTD loaded, no entity resolved, no network touched.
     parser = etree.XMLPullParser(
-        events=("end",),
+        events=("start", "end"),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -510,12 +510,15 @@ def _events(source: BinaryIO) -> Iterator[etree._Element]:
         while chunk := source.read(_READ_CHUNK):
             parser.feed(chunk)
             yield from _parts(parser)
-        root = parser.close()
+        parser.close()
         yield from _parts(parser)
     except etree.XMLSyntaxError as error:
         raise JournalFormatError(f"not well-formed XML: {error}") from error
+
+
+def _check_root(root: etree._Element) -> None:
     if root.getroottree().docinfo.doctype:
-        # A journal never has one; an entity it declares would silently drop text on reading.
+        # A journal never has one; an entity it declared would silently drop text on reading.
         raise JournalFormatError("a journal must not have a DOCTYPE")
     if root.tag != _Q + "Arendejournal" or root.get("version") != JOURNAL_VERSION:
         raise JournalFormatError(
@@ -524,10 +527,14 @@ def _events(source: BinaryIO) -> Iterator[etree._Element]:
 
 
 def _parts(parser: etree.XMLPullParser) -> Iterator[etree._Element]:
-    for _event, element in parser.read_events():
+    for event, element in parser.read_events():
         if not isinstance(element, etree._Element):
             continue
         parent = element.getparent()
+        if event == "start":
+            if parent is None:
+                _check_root(element)  # refused before a single part is read
+            continue
         if parent is None or parent.getparent() is not None:
             continue  # only the root's children are parts
         yield element
@@ -544,7 +551,8 @@ def read_journal(
 
     With ``verify`` (the default), every ArendeSha256 and the whole Journalsummering (counts,
     capital sum, manifest) must agree with the content, else JournalFormatError; an audit that
-    wants to list every disagreement passes ``verify=False`` and compares itself.
+    wants to list every disagreement passes ``verify=False`` and compares itself. The structure is
+    read, not validated: check a journal against :data:`ARENDEJOURNAL` for that.
     """
     header: JournalHeader | None = None
     cases: list[JournalCase] = []

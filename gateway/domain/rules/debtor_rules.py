@@ -401,7 +401,7 @@ def postal_code_valid(r: Rule, case: Case, ctx: RuleContext, state: FileState) -
         if address is None or address.country != "SE" or address.postal_code is None:
             continue
         digits = address.postal_code.replace(" ", "")
-        if not (len(digits) == 5 and digits.isdigit() and digits[0] != "0"):
+        if not (len(digits) == 5 and digits.isascii() and digits.isdigit() and digits[0] != "0"):
             found.append(
                 r.finding(
                     address,
@@ -430,7 +430,7 @@ def postal_code_spaces(r: Rule, case: Case, ctx: RuleContext, state: FileState) 
             continue
         code = address.postal_code
         digits = code.replace(" ", "")
-        if " " in code and len(digits) == 5 and digits.isdigit():
+        if " " in code and len(digits) == 5 and digits.isascii() and digits.isdigit():
             found.append(
                 r.finding(
                     address,
