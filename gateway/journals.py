@@ -20,6 +20,8 @@ import io
 import logging
 import os
 import random
+import shutil
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +36,7 @@ from gateway.errors import PermanentDeliveryError, StoreError, TemporaryDelivery
 from gateway.formats.journal import (
     JournalDelivery,
     JournalHeader,
+    attachment_path,
     journal_file_name,
     write_journal,
     write_journal_receipt,
@@ -187,14 +190,21 @@ class JournalService:
             ruleset_version=RULESET_VERSION,
             config_sha256=self._config.sha256,
         )
-        name = journal_file_name(client.id, record.sequence, packaged=False)
+        packaged = any(case.attachments for case in self._store.journal_cases(record.journal_id))
+        name = journal_file_name(client.id, record.sequence, packaged=packaged)
         local = self._folders.sent / name
-        temporary = local.with_name(f".{name}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
+        document = self._folders.sent / f".{name}.arendejournal.xml.tmp"
+        descriptor = os.open(document, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
         with os.fdopen(descriptor, "wb") as out:
             write_journal(out, header, self._store.journal_cases(record.journal_id))
             out.flush()
             os.fsync(out.fileno())
+        if packaged:
+            temporary = self._folders.sent / f".{name}.tmp"
+            self._package(record, document, temporary, built_at)
+            document.unlink()
+        else:
+            temporary = document
         temporary.replace(local)
         fsync_folder(local.parent)
         digest, size = _digest(local)
@@ -205,6 +215,27 @@ class JournalService:
         if updated is None or updated.sha256 != digest:
             raise StoreError(f"journal {record.journal_id} changed while it was built")
         return local, updated
+
+    def _package(self, record: JournalRecord, document: Path, target: Path, built_at: datetime) -> None:
+        """A journal with attachments: arendejournal.xml and bilagor/<ArendeReferens>/<filnamn>."""
+        stamp = built_at.timetuple()[:6]
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
+        with os.fdopen(descriptor, "wb") as out:
+            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
+                package.write(document, "arendejournal.xml")
+                for case in self._store.journal_cases(record.journal_id):
+                    for name, sha256 in zip(case.attachments, case.attachment_sha256, strict=False):
+                        stored = self._folders.attachments / sha256
+                        if not stored.exists():
+                            raise PermanentDeliveryError(
+                                f"attachment {name} of case {case.reference} is missing"
+                            )
+                        info = zipfile.ZipInfo(attachment_path(case.reference, name), date_time=stamp)
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        with stored.open("rb") as source, package.open(info, "w") as member:
+                            shutil.copyfileobj(source, member, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
 
     def _write_receipt(self, record: JournalRecord, delivery: Delivery) -> None:
         assert record.sequence is not None and record.file_name is not None

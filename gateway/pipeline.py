@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import tempfile
 import uuid
@@ -38,7 +39,9 @@ from gateway.domain.journal import JournalCase, journal_case
 from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, FileVerdict
 from gateway.domain.model import Case, FileHeader, FileTotals
 from gateway.domain.rules import RULESET_VERSION
+from gateway.domain.rules.case_rules import ALLOWED_ATTACHMENT_TYPES
 from gateway.errors import ConfigError, SourceError, StoreError
+from gateway.formats.package import is_package, open_package
 from gateway.formats.receipt import ReceiptStamp, receipt_file_name, write_receipt
 from gateway.store import AcceptedCase, FileRecord, FileState, Judgement
 from gateway.store.sqlite import SqliteStore
@@ -68,6 +71,7 @@ class Folders:
     quarantine: Path
     sent: Path
     spool: Path
+    attachments: Path  # accepted cases' attachments by SHA-256, until their journal is built
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> Folders:
@@ -84,6 +88,7 @@ class Folders:
             quarantine=var / "quarantine",
             sent=var / "sent",
             spool=var / "spool",
+            attachments=var / "attachments",
         )
 
     def ensure(self, *, sources: tuple[SourceConfig, ...], mode: int = 0o700) -> None:
@@ -279,9 +284,37 @@ class Intake:
             report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
             if report.sha256 != record.sha256:
                 raise SourceError(f"{record.name} changed while it was read")
+            if spool.count:
+                self._keep_attachments(candidate.path)
             return self._commit(record, report, spool)
         finally:
             spool.close()
+
+    def _keep_attachments(self, path: Path) -> None:
+        """Copy a package's attachments to var/attachments/<sha256> before the verdict is committed.
+
+        Content-addressed: a name from outside is never used as a path, and an attachment sent
+        twice is kept once. Only what passed rule A06 (type and size) is kept.
+        """
+        with path.open("rb") as raw:
+            if not is_package(raw.read(4)):
+                return
+            raw.seek(0)
+            package = open_package(raw, max_attachment_bytes=self._config.rules.max_attachment_bytes)
+            for name, facts in package.attachments.items():
+                target = self._folders.attachments / facts.sha256
+                if not facts.sha256 or target.exists() or facts.content_type not in ALLOWED_ATTACHMENT_TYPES:
+                    continue
+                temporary = target.with_name(f".{facts.sha256}.tmp")
+                with package.archive.open(name) as member, temporary.open("wb") as out:
+                    shutil.copyfileobj(member, out, 1024 * 1024)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if sha256_file(temporary) != facts.sha256:
+                    temporary.unlink()
+                    raise SourceError(f"attachment {name} changed while it was copied")
+                temporary.replace(target)
+            fsync_folder(self._folders.attachments)
 
     def _commit(self, record: FileRecord, report: FileReport, spool: _CaseSpool) -> IntakeResult:
         verdict = report.verdict

@@ -64,6 +64,9 @@ class JournalCase:
     claims: tuple[JournalClaim, ...]
     attachments: tuple[str, ...]
     source_sha256: str  # the file the case came in
+    #: The attachments' SHA-256, in the same order as ``attachments``; empty for a journal read
+    #: back without them.
+    attachment_sha256: tuple[str, ...] = ()
 
     @property
     def capital(self) -> Decimal:
@@ -84,6 +87,8 @@ class JournalCase:
             "attachments": list(self.attachments),
             "source_sha256": self.source_sha256,
         }
+        if self.attachment_sha256:
+            data["attachment_sha256"] = list(self.attachment_sha256)
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -99,6 +104,7 @@ class JournalCase:
             claims=tuple(JournalClaim(**claim) for claim in data["claims"]),
             attachments=tuple(data["attachments"]),
             source_sha256=data["source_sha256"],
+            attachment_sha256=tuple(data.get("attachment_sha256", ())),
         )
 
     def sha256(self) -> str:
@@ -184,6 +190,7 @@ def journal_case(case: Case, *, today: date, source_sha256: str) -> JournalCase:
         claims=tuple(_journal_claim(claim) for claim in case.claims),
         attachments=tuple(attachment.filename for attachment in case.attachments),
         source_sha256=source_sha256,
+        attachment_sha256=tuple(attachment.sha256.lower() for attachment in case.attachments),
     )
 
 

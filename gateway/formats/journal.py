@@ -272,6 +272,16 @@ def _write_claim(xf: Any, claim: JournalClaim, reference: str) -> None:
                 _leaf_if(xf, _Q + "LagakraftDatum", claim.final_date)
 
 
+def attachment_path(reference: str, name: str) -> str:
+    """Where an attachment lies in a packaged journal: ``bilagor/<ArendeReferens>/<filnamn>``.
+
+    One folder per case: two cases may each carry a "faktura.pdf". The reference is made safe as a
+    folder name; the attachment's name was checked safe at intake (rule A06).
+    """
+    folder = "".join(char if char.isalnum() or char in "-_." else "_" for char in reference).strip(".") or "_"
+    return f"bilagor/{folder}/{name}"
+
+
 def _write_case(xf: Any, case: JournalCase, case_sha256: str) -> None:
     with xf.element(_Q + "Arende"):
         _leaf(xf, _Q + "ArendeReferens", case.reference)
@@ -280,8 +290,12 @@ def _write_case(xf: Any, case: JournalCase, case_sha256: str) -> None:
             _write_debtor(xf, debtor)
         for claim in case.claims:
             _write_claim(xf, claim, case.reference)
-        for attachment in case.attachments:
-            with xf.element(_Q + "Bilaga", {"filnamn": attachment}):
+        for position, attachment in enumerate(case.attachments):
+            attributes = {"filnamn": attachment}
+            if position < len(case.attachment_sha256):
+                attributes["sha256"] = case.attachment_sha256[position]
+                attributes["sokvag"] = attachment_path(case.reference, attachment)
+            with xf.element(_Q + "Bilaga", attributes):
                 pass
         _leaf(xf, _Q + "Kalla", case.source_sha256)
         _leaf(xf, _Q + "ArendeSha256", case_sha256)
@@ -473,6 +487,9 @@ def _read_case(element: etree._Element) -> tuple[JournalCase, str]:
         debtors=tuple(_read_debtor(debtor) for debtor in element.iterfind(_Q + "Motpart")),
         claims=tuple(_read_claim(claim) for claim in element.iterfind(_Q + "Fordran")),
         attachments=tuple(bilaga.get("filnamn", "") for bilaga in element.iterfind(_Q + "Bilaga")),
+        attachment_sha256=tuple(
+            bilaga.get("sha256", "") for bilaga in element.iterfind(_Q + "Bilaga") if bilaga.get("sha256")
+        ),
         source_sha256=_required(element, "Kalla"),
     )
     return case, _required(element, "ArendeSha256")

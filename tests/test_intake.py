@@ -1,0 +1,161 @@
+"""Intake and journals in-process: the steps the daemon runs, with a fixed clock."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway import config as config_module
+from gateway.adapters.folder import FolderSource, FolderTransport
+from gateway.config import GatewayConfig
+from gateway.formats.journal import read_journal
+from gateway.formats.schemas import load_schema
+from gateway.journals import JournalService
+from gateway.pipeline import FAULT_INJECTION_ENV, Folders, Intake
+from gateway.store import FileState, JournalState
+from gateway.store.sqlite import SqliteStore
+from tests.conftest import EXAMPLE, REPO
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+PACKAGE = REPO / "tests" / "data" / "valid" / "bilagor-i-paket.zip"
+CONFIG = """
+[[clients]]
+id = "lst-exempel"
+orgnr = "202100-0001"
+name = "Länsstyrelsen i Exempellän"
+
+[[sources]]
+name = "erp"
+type = "folder"
+path = "inbox"
+stable_seconds = 0.001
+"""
+KV = {"k": "urn:inkasso-gateway:kvittens:1"}
+
+
+class Gateway:
+    """The daemon's parts wired as `run` wires them, minus the loop."""
+
+    def __init__(self, folder: Path) -> None:
+        (folder / "gateway.toml").write_text(CONFIG, encoding="utf-8")
+        self.config: GatewayConfig = config_module.load(folder / "gateway.toml")
+        self.folders = Folders.from_config(self.config)
+        self.folders.ensure(sources=self.config.sources)
+        self.store = SqliteStore(folder / "var" / "gateway.db")
+        self.source = FolderSource(self.config.sources[0], clock=lambda: 0.0)
+        self.intake = Intake(self.config, self.store, self.folders, clock=lambda: NOW)
+        self.journals = JournalService(
+            self.config, self.store, self.folders, FolderTransport(self.folders.journals), clock=lambda: NOW
+        )
+        self.inbox = self.config.sources[0].path
+        assert self.inbox is not None
+
+    def drop_and_process(self, *files: Path) -> None:
+        for file in files:
+            shutil.copyfile(file, self.inbox / file.name)
+        self.source.scan()  # first sight
+        self.source._clock = lambda: 1.0
+        for candidate in self.source.scan():
+            self.intake.process(candidate, self.source)
+
+    def receipts(self) -> list[etree._Element]:
+        return [
+            etree.parse(p.open("rb")).getroot()
+            for p in sorted(self.folders.receipts.glob("*/*.kvittens.xml"))
+        ]
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Gateway:
+    return Gateway(tmp_path)
+
+
+def test_a_package_becomes_a_zip_journal_with_its_attachments(gateway: Gateway) -> None:
+    gateway.drop_and_process(PACKAGE, EXAMPLE)
+    assert [r.findtext("k:Status", namespaces=KV) for r in gateway.receipts()] == ["Godkand", "Godkand"]
+    assert not list(gateway.inbox.iterdir())
+    (sealed,) = gateway.journals.seal()
+    (result,) = gateway.journals.deliver_approved()
+    assert result.delivered and result.file_name == "lst-exempel-000001.zip"
+    with zipfile.ZipFile(gateway.folders.journals / result.file_name) as package:
+        names = package.namelist()
+        assert names[0] == "arendejournal.xml"
+        _, cases, totals = read_journal(package.open("arendejournal.xml"))
+        for case in cases:
+            for name, sha in zip(case.attachments, case.attachment_sha256, strict=True):
+                member = f"bilagor/{case.reference}/{name}"
+                assert member in names
+                assert hashlib.sha256(package.read(member)).hexdigest() == sha
+    assert totals.case_count == sealed.case_count == 4
+    assert (gateway.folders.sent / result.file_name).read_bytes() == (
+        gateway.folders.journals / result.file_name
+    ).read_bytes()
+    receipt = etree.parse((gateway.folders.journal_receipts / f"{result.file_name}.kvittens.xml").open("rb"))
+    assert load_schema("journalkvittens-1.xsd").validate(receipt)
+
+
+def test_receipts_form_one_chain(gateway: Gateway) -> None:
+    gateway.drop_and_process(EXAMPLE, PACKAGE)
+    files = sorted(gateway.folders.receipts.glob("*/*.kvittens.xml"), key=lambda p: p.stat().st_mtime_ns)
+    previous = "0" * 64
+    for path in files:
+        root = etree.parse(path.open("rb")).getroot()
+        assert load_schema("kvittens-1.xsd").validate(root)
+        assert root.findtext("k:ForegaendeKvittensSha256", namespaces=KV) == previous
+        previous = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert gateway.store.receipt_chain_head() == previous
+
+
+def test_an_exception_on_a_file_is_retried_then_quarantined_with_a_receipt(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAULT_INJECTION_ENV, "raise:poison")
+    poison = gateway.inbox.parent / "poison.xml"
+    shutil.copyfile(EXAMPLE, poison)
+    gateway.drop_and_process(poison)
+    for attempt in range(1, 4):
+        if attempt > 1:
+            for candidate in gateway.source.scan():
+                gateway.intake.process(candidate, gateway.source)
+        claimed = gateway.store.files_in_state(FileState.CLAIMED)
+        if attempt < 3:
+            assert claimed[0].attempts == attempt and "injected fault" in (claimed[0].last_error or "")
+    assert gateway.store.files_in_state(FileState.CLAIMED) == []
+    (quarantined,) = list(gateway.folders.quarantine.glob("*-poison.xml"))
+    assert "injected fault" in quarantined.with_name(quarantined.name + ".reason.txt").read_text()
+    (receipt,) = gateway.receipts()
+    assert receipt.findtext("k:Anmarkning/k:Regel", namespaces=KV) == "F08"
+    assert receipt.findtext("k:Status", namespaces=KV) == "Underkand"
+
+
+def test_a_crash_after_the_commit_is_finished_at_start(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[int] = []
+    monkeypatch.setattr(Intake, "_publish", lambda self, file_id, **kw: published.append(file_id))
+    gateway.drop_and_process(EXAMPLE)  # committed, but "crashed" before publishing
+    assert published and gateway.store.files_in_state(FileState.JUDGED)
+    assert not list(gateway.folders.receipts.glob("*/*.kvittens.xml"))
+    assert list(gateway.folders.receipts.glob("*/.*.kvittens.xml.tmp"))
+    monkeypatch.undo()
+    restarted = Intake(gateway.config, gateway.store, gateway.folders, clock=lambda: NOW)
+    assert restarted.recover() == 1
+    assert len(gateway.receipts()) == 1 and not list(gateway.inbox.iterdir())
+    assert gateway.store.files_in_state(FileState.DONE)[0].status == "accepted"
+
+
+def test_manual_review_holds_the_journal_until_approved(gateway: Gateway) -> None:
+    gateway.drop_and_process(EXAMPLE)
+    gateway.store.seal_journals(now=NOW, client_ids=None, manual_review=True)
+    assert gateway.journals.deliver_approved() == []
+    (journal,) = gateway.store.journals(states=[JournalState.SEALED])
+    gateway.store.approve_journal(journal.journal_id, by="Karin Granskare", now=NOW)
+    (result,) = gateway.journals.deliver_approved()
+    header, _, _ = read_journal((gateway.folders.journals / result.file_name).open("rb"))
+    assert header.approved_by == "Karin Granskare"
