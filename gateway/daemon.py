@@ -161,6 +161,8 @@ class Daemon:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             if watcher is not None:
+                # Stopping the observer mid-read makes watchdog log a harmless error; keep the log clean.
+                logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
                 watcher.stop()
             store.close()
         log.info("inkasso-gateway stopped")

@@ -18,6 +18,7 @@ temporary receipt is discarded). A crash after 3 is finished by :meth:`Intake.re
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -143,35 +144,54 @@ def _inject_fault(name: str) -> None:
 
 
 class _CaseSpool:
-    """Accepted cases written to a temporary file as they stream past: memory stays flat."""
+    """Accepted cases written to a temporary file as they stream past: memory stays flat.
+
+    A case is accepted when judged, but a file-level error at the end can still reject them all;
+    so they wait here, and only those the final verdict accepts go into the store.
+    """
 
     def __init__(self, folder: Path) -> None:
         self._file = tempfile.TemporaryFile(dir=folder, mode="w+", encoding="utf-8")  # noqa: SIM115
         self.count = 0
 
-    def add(
-        self, position: int, reference: str, fingerprint: str, claims: tuple[str, ...], case: JournalCase
-    ) -> None:
-        self._file.write(
-            f"{position}\t{fingerprint}\t{chr(31).join(claims)}\t{reference}\t{case.to_json()}\n"
+    def add(self, position: int, fingerprint: str, claims: tuple[str, ...], case: JournalCase) -> None:
+        accepted = AcceptedCase.of(
+            case,
+            position=position,
+            client_id="",
+            client_orgnr="",
+            fingerprint=fingerprint,
+            claim_references=claims,
         )
+        # One line per case: numbers and hex first, then the texts as JSON (a reference may
+        # hold a tab), then the payload (JSON: no raw tab or newline).
+        texts = json.dumps([case.reference, list(claims)], ensure_ascii=False)
+        numbers = f"{position}\t{fingerprint}\t{accepted.payload_sha256}\t{accepted.capital_ore}\t{accepted.claim_count}"
+        self._file.write(f"{numbers}\t{int(accepted.protected)}\t{texts}\t{accepted.payload}\n")
         self.count += 1
 
     def read(self, *, client_id: str, client_orgnr: str, accepted: set[int]) -> Iterator[AcceptedCase]:
         self._file.seek(0)
         for line in self._file:
-            position_text, fingerprint, claims, reference, payload = line.rstrip("\n").split("\t", 4)
-            position = int(position_text)
-            if position in accepted:
-                yield AcceptedCase(
-                    position=position,
-                    client_id=client_id,
-                    client_orgnr=client_orgnr,
-                    reference=reference,
-                    fingerprint=fingerprint,
-                    claim_references=tuple(claims.split(chr(31))) if claims else (),
-                    journal_case=JournalCase.from_json(payload),
-                )
+            position, fingerprint, sha256, capital, count, protected, texts, payload = line.rstrip(
+                "\n"
+            ).split("\t", 7)
+            if int(position) not in accepted:
+                continue
+            reference, claims = json.loads(texts)
+            yield AcceptedCase(
+                position=int(position),
+                client_id=client_id,
+                client_orgnr=client_orgnr,
+                reference=reference,
+                fingerprint=fingerprint,
+                claim_references=tuple(claims),
+                payload=payload,
+                payload_sha256=sha256,
+                capital_ore=int(capital),
+                claim_count=int(count),
+                protected=protected == "1",
+            )
 
     def close(self) -> None:
         self._file.close()
@@ -279,7 +299,7 @@ class Intake:
                 if outcome.status is CaseStatus.ACCEPTED:
                     claims = tuple(claim.reference for claim in case.claims if claim.reference)
                     normalised = journal_case(case, today=settings.today, source_sha256=record.sha256)
-                    spool.add(outcome.index, case.reference, case.content_sha256, claims, normalised)
+                    spool.add(outcome.index, case.content_sha256, claims, normalised)
 
             report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
             if report.sha256 != record.sha256:

@@ -83,14 +83,13 @@ def judge(
             sequence=None,
             case_count=len(references),
             accepted=[
-                AcceptedCase(
+                AcceptedCase.of(
+                    journal_case(reference, protected=protected),
                     position=index,
                     client_id="lst",
                     client_orgnr=ORGNR,
-                    reference=reference,
                     fingerprint=f"fp-{reference}",
                     claim_references=(f"F-{reference}",),
-                    journal_case=journal_case(reference, protected=protected),
                 )
                 for index, reference in enumerate(references, start=1)
             ],
@@ -196,7 +195,7 @@ def test_a_journal_sealed_while_a_file_was_judged_is_not_joined(store: SqliteSto
         store.record_judgement(
             Judgement(
                 record.id, "accepted", ORGNR, None, None, 1,
-                [AcceptedCase(1, "lst", ORGNR, "C-9", "fp", (), journal_case("C-9"))],
+                [AcceptedCase.of(journal_case("C-9"), position=1, client_id="lst", client_orgnr=ORGNR, fingerprint="fp", claim_references=())],
                 100, "a", "/a", "d" * 64, store.receipt_chain_head(), "/f", NOW, journal_id,
             )
         )  # fmt: skip

@@ -73,6 +73,11 @@ class JournalCase:
         return sum((Decimal(claim.capital) for claim in self.claims), Decimal(0))
 
     @property
+    def capital_ore(self) -> int:
+        """The capital in öre, from the two-decimal strings without Decimal arithmetic."""
+        return sum(int(claim.capital.replace(".", "")) for claim in self.claims)
+
+    @property
     def protected(self) -> bool:
         return any(debtor.protected for debtor in self.debtors)
 
@@ -132,7 +137,9 @@ def debtor_name(debtor: Debtor) -> str:
 
 
 def _journal_debtor(debtor: Debtor, *, today: date) -> JournalDebtor:
-    parsed = parse_identity(debtor.identity, today=today).identity
+    # The rules parsed it already (and kept the result on the debtor); parse only when they did not.
+    result = debtor.identity_result or parse_identity(debtor.identity, today=today)
+    parsed = result.identity
     identity = parsed.formatted(today=today) if parsed is not None else debtor.identity
     address = debtor.address
     postal_code = None

@@ -7,14 +7,11 @@ verdicts, never to the file. File-level rules run at the end; a file-level error
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import normalize_orgnr
@@ -99,30 +96,61 @@ _NO_FINDINGS: tuple[Finding, ...] = ()
 _ZERO = Decimal(0)
 
 
-#: Where a case stood in its file, and what the rules derived from it: not part of what it says.
-_NOT_CONTENT_FIELDS = frozenset(
-    {"path", "line", "lines", "index", "content_sha256", "identity_result", "placeholder"}
-)
+#: Separates fields in a fingerprint: a control character no XML text can hold.
+_FIELD = "\x1f"
+#: Bump when the fingerprint's recipe changes: fingerprints are stored and compared for years.
+_FINGERPRINT_VERSION = "fp1"
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            item.name: _plain(getattr(value, item.name))
-            for item in dataclasses.fields(value)
-            if item.name not in _NOT_CONTENT_FIELDS
-        }
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)  # dates and decimals, in their canonical text
+def _value(value: object) -> str:
+    return "\x00" if value is None else str(value)
 
 
 def case_fingerprint(case: Case) -> str:
-    """SHA-256 of a case's content, independent of layout, position and line numbers (A04/A05)."""
-    encoded = json.dumps(_plain(case), sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    """SHA-256 of a case's content, independent of layout, position and line numbers (A04/A05).
+
+    Written out field by field (not via reflection): it runs for every case of every file, and
+    its recipe must stay stable for as long as fingerprints are kept.
+    """
+    parts = [
+        _FINGERPRINT_VERSION,
+        case.reference,
+        _value(case.customer_number),
+        _value(case.claim_type),
+        _value(case.costs),
+    ]
+    for debtor in case.debtors:
+        person = debtor.person
+        address = debtor.address
+        parts += ["M", debtor.kind, debtor.identity, _value(debtor.company_name), str(debtor.protected)]
+        parts += ["P"] if person is None else [
+            "P", _value(person.given_names), _value(person.preferred_name), _value(person.surname), _value(person.firm)
+        ]  # fmt: skip
+        parts += ["A"] if address is None else [
+            "A", *address.street_lines, "|", _value(address.care_of), _value(address.postal_code),
+            _value(address.town), address.country,
+        ]  # fmt: skip
+        parts += [_value(debtor.phone), _value(debtor.email)]
+    for claim in case.claims:
+        capital, remaining, interest, decision = (
+            claim.capital,
+            claim.remaining,
+            claim.interest,
+            claim.decision,
+        )
+        parts += [
+            "F", _value(claim.invoice_number), _value(claim.registry_number), _value(claim.basis),
+            _value(claim.invoice_date), _value(claim.due_date),
+            _value(capital and capital.value), _value(capital and capital.currency),
+            _value(remaining and remaining.value), _value(remaining and remaining.currency),
+            _value(interest and interest.kind), _value(interest and interest.percent),
+            _value(interest and interest.from_date),
+            _value(decision and decision.decision_date), _value(decision and decision.final_date),
+            _value(claim.debt_group),
+        ]  # fmt: skip
+    for attachment in case.attachments:
+        parts += ["B", attachment.filename, attachment.sha256.lower(), _value(attachment.mimetype)]
+    return hashlib.sha256(_FIELD.join(parts).encode("utf-8")).hexdigest()
 
 
 @dataclass

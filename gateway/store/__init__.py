@@ -13,6 +13,7 @@ goes ``open`` -> ``sealed`` (numbered; waits for approval when reviewed by hand)
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,7 +64,39 @@ class AcceptedCase:
     reference: str
     fingerprint: str
     claim_references: tuple[str, ...]
-    journal_case: JournalCase
+    #: The JournalCase as canonical JSON (JournalCase.to_json) and what the store indexes of it:
+    #: computed once when the case is accepted, stored as they are.
+    payload: str
+    payload_sha256: str
+    capital_ore: int
+    claim_count: int
+    protected: bool
+
+    @classmethod
+    def of(
+        cls,
+        case: JournalCase,
+        *,
+        position: int,
+        client_id: str,
+        client_orgnr: str,
+        fingerprint: str,
+        claim_references: tuple[str, ...],
+    ) -> AcceptedCase:
+        payload = case.to_json()
+        return cls(
+            position=position,
+            client_id=client_id,
+            client_orgnr=client_orgnr,
+            reference=case.reference,
+            fingerprint=fingerprint,
+            claim_references=claim_references,
+            payload=payload,
+            payload_sha256=hashlib.sha256(payload.encode("utf-8")).hexdigest(),
+            capital_ore=case.capital_ore,
+            claim_count=len(case.claims),
+            protected=case.protected,
+        )
 
 
 @dataclass(frozen=True, slots=True)

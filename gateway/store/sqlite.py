@@ -339,8 +339,6 @@ class SqliteStore:
                 accepted_count += 1
                 if journal_row is None:
                     raise StoreError("accepted cases without an open journal")
-                payload = case.journal_case.to_json()
-                journal_case = case.journal_case
                 cursor = db.execute(
                     "INSERT INTO cases (file_row, position, client_id, client_orgnr, reference, fingerprint, "
                     "journal_row, capital_ore, claim_count, protected, payload, payload_sha256) "
@@ -353,11 +351,11 @@ class SqliteStore:
                         case.reference,
                         case.fingerprint,
                         journal_row,
-                        int(journal_case.capital * 100),
-                        len(journal_case.claims),
-                        int(journal_case.protected),
-                        payload,
-                        journal_case.sha256(),
+                        case.capital_ore,
+                        case.claim_count,
+                        int(case.protected),
+                        case.payload,
+                        case.payload_sha256,
                     ),
                 )
                 case_row = cursor.lastrowid
