@@ -50,24 +50,25 @@ def receipt_file_name(original_name: str, sha256: str) -> str:
 
 
 def _leaf(xf: Any, name: str, text: str) -> None:
-    element = etree.Element(_Q + name)
-    element.text = text
-    xf.write(element)
+    # xf.element, not a detached Element: a detached one is serialised with its own namespace
+    # declaration (and an ns0: prefix) on every leaf.
+    with xf.element(_Q + name):
+        xf.write(text)
 
 
 def _finding(xf: Any, finding: Finding) -> None:
-    element = etree.Element(_Q + "Anmarkning")
-    for name, text in (
-        ("Regel", finding.code),
-        ("Allvarlighet", finding.severity.swedish),
-        ("Plats", finding.path),
-        ("Rad", str(finding.line) if finding.line else None),
-        ("Meddelande", finding.message_sv),
-        ("MeddelandeEn", finding.message_en),
-    ):
-        if text is not None:
-            etree.SubElement(element, _Q + name).text = _xml_safe(text)
-    xf.write(element)
+    with xf.element(_Q + "Anmarkning"):
+        for name, text in (
+            ("Regel", finding.code),
+            ("Allvarlighet", finding.severity.swedish),
+            ("Plats", finding.path),
+            ("Rad", str(finding.line) if finding.line else None),
+            ("Meddelande", finding.message_sv),
+            ("MeddelandeEn", finding.message_en),
+        ):
+            if text is not None:
+                _leaf(xf, name, _xml_safe(text))
+    xf.write("\n")
 
 
 def _xml_safe(text: str) -> str:
@@ -109,6 +110,7 @@ def write_receipt(
             for finding in verdict.findings:
                 _finding(xf, finding)
             for outcome in verdict.cases:
+                xf.write("\n")
                 with xf.element(_Q + "Arende"):
                     _leaf(xf, "ArendeReferens", _xml_safe(outcome.reference)[:100])
                     _leaf(xf, "Status", outcome.status.swedish)
@@ -117,14 +119,18 @@ def write_receipt(
                         _leaf(xf, "JournalId", journal_id)
                     for finding in outcome.findings:
                         _finding(xf, finding)
+            xf.write("\n")
             with xf.element(_Q + "Summering"):
                 _leaf(xf, "AntalArenden", str(len(verdict.cases)))
                 _leaf(xf, "AntalGodkanda", str(len(verdict.accepted)))
                 _leaf(xf, "AntalUnderkanda", str(verdict.count(CaseStatus.REJECTED)))
                 _leaf(xf, "AntalDubbletter", str(verdict.count(CaseStatus.DUPLICATE)))
                 _leaf(xf, "SummaGodkantKapitalbelopp", f"{verdict.accepted_capital:.2f}")
+            xf.write("\n")
             with xf.element(_Q + "Gateway"):
                 _leaf(xf, "Version", stamp.gateway_version)
                 _leaf(xf, "Regelversion", stamp.ruleset_version)
                 _leaf(xf, "KonfigSha256", stamp.config_sha256)
+            xf.write("\n")
             _leaf(xf, "ForegaendeKvittensSha256", stamp.previous_sha256)
+            xf.write("\n")
