@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from gateway import config as config_module
-from gateway.adapters.folder import is_temporary_name
+from gateway.adapters.folder import is_being_written, is_temporary_name
 from gateway.config import GatewayConfig
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.errors import ConfigError, StoreError
@@ -203,7 +203,7 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
                     names = []
                 entry["path"] = str(source.path)
                 entry["files_waiting"] = sum(1 for name in names if not is_temporary_name(name))
-                entry["files_being_written"] = sum(1 for name in names if is_temporary_name(name))
+                entry["files_being_written"] = sum(1 for name in names if is_being_written(name))
             sources.append(entry)
         claimed = store.files_in_state(FileState.CLAIMED)
         journals = store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])

@@ -47,7 +47,13 @@ class Candidate:
 
 
 def is_temporary_name(name: str) -> bool:
+    """Never taken: a producer's temporary name, or any hidden file (.gitkeep, .DS_Store, ...)."""
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
+
+
+def is_being_written(name: str) -> bool:
+    """A producer's temporary name: a rename into the final name is probably coming."""
+    return name.endswith(TEMPORARY_SUFFIXES) or (name.startswith(".") and "." in name[1:])
 
 
 class FolderSource:
@@ -89,7 +95,7 @@ class FolderSource:
         for entry in entries:
             name = entry.name
             if is_temporary_name(name):
-                self.being_written += 1
+                self.being_written += is_being_written(name)
                 continue
             if self._done_marker and name.endswith(self._done_marker):
                 continue
