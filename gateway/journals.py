@@ -71,6 +71,7 @@ class DeliveryResult:
     file_name: str
     delivered: bool
     error: str | None = None
+    skipped: bool = False  # not attempted now (leased elsewhere, or waiting for its retry time)
 
 
 class JournalService:
@@ -118,12 +119,19 @@ class JournalService:
             if force:
                 self._store.release_delivery_lease(record.journal_id)
             results.append(self.deliver(record))
-        return [result for result in results if result is not None]
+        return results
 
-    def deliver(self, record: JournalRecord) -> DeliveryResult | None:
+    def deliver(self, record: JournalRecord) -> DeliveryResult:
         now = self._clock()
         if not self._store.begin_delivery(record.journal_id, now=now, lease_seconds=DELIVERY_LEASE_SECONDS):
-            return None  # another process holds it, or its retry time has not come
+            return DeliveryResult(
+                record.journal_id,
+                record.file_name or "",
+                False,
+                "not now: another process is delivering it, or it waits for its retry time after a failure "
+                f"({record.last_error or 'no error recorded'})",
+                skipped=True,
+            )
         record = self._store.journal(record.journal_id) or record  # with this attempt counted
         try:
             local, record = self._built(record)
@@ -143,7 +151,7 @@ class JournalService:
                 "journal %s: delivery failed, retrying in %.0f s: %s", record.journal_id, delay, error
             )
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
-        except PermanentDeliveryError as error:
+        except (PermanentDeliveryError, StoreError, OSError) as error:
             self._store.record_delivery_failure(
                 record.journal_id, f"PERMANENT: {error}", retry_at=self._clock() + PERMANENT_HOLD
             )

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 
 from gateway.domain.identity import mask_identity
 
-_IDENTITY_LIKE = re.compile(r"(?<![\d-])(?:\d{2})?\d{6}[-+]?\d{4}(?![\d-])")
+# Bounded by anything but a letter or digit: "kund-880921-9853.xml" is masked, the digits inside a
+# hex digest ("…e4574269812c…") are not.
+_IDENTITY_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{2})?\d{6}[-+]?\d{4}(?![0-9A-Za-z])")
 _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 

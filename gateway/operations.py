@@ -161,7 +161,7 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
                     )
             results = service.deliver_approved(only=args.journal_id, force=args.journal_id is not None)
             for result in results:
-                word = "delivered" if result.delivered else f"NOT delivered ({result.error})"
+                word = "delivered" if result.delivered else f"NOT delivered: {result.error}"
                 out.write(f"{result.journal_id} {result.file_name}: {word}\n")
             if not results:
                 out.write("nothing to send: no approved journal is waiting\n")

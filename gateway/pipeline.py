@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_FILE_TIMEOUT_SECONDS = 600.0
+#: Backoff before the next attempt at a file the gateway failed on: 1 s, 2 s, 4 s ... at most 5 min.
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 300.0
 #: Test hook, never set in production: a file whose name contains the value's text after
 #: "exit:" kills the process (like a crash inside a C library), after "raise:" raises, after
 #: "hang:" sleeps past the file timeout. It is how the tests make a poison file.
@@ -138,8 +142,6 @@ def _inject_fault(name: str) -> None:
     if kind == "raise":
         raise RuntimeError(f"injected fault for {name}")
     if kind == "hang":
-        import time
-
         time.sleep(3600)
 
 
@@ -227,6 +229,8 @@ class Intake:
         self._file_timeout = file_timeout
         self._file_mode = file_mode
         self._client_ids = {client.orgnr: client.id for client in config.clients}
+        # A file the gateway failed on waits before its next attempt (by path and sha256).
+        self._retry_after: dict[tuple[str, str], float] = {}
         self._postal = config.load_postal_directory()
 
     # -- one file ------------------------------------------------------------------------------
@@ -239,6 +243,8 @@ class Intake:
             return None
         except OSError as error:
             raise SourceError(f"{candidate.path}: cannot read: {error.strerror or error}") from error
+        if self._retry_after.get((str(candidate.path), sha256), 0.0) > time.monotonic():
+            return None
         now = self._clock()
         record = self._store.claim_file(
             source=candidate.source,
@@ -271,6 +277,8 @@ class Intake:
             )
             if record.attempts >= self._max_attempts:
                 return self.quarantine(record, source=source, candidate=candidate)
+            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (record.attempts - 1))
+            self._retry_after[(str(candidate.path), sha256)] = time.monotonic() + delay
             return None
         self._publish(record.id, source=source, candidate=candidate)
         return result
@@ -466,6 +474,14 @@ class Intake:
         now = self._clock()
         receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, {})
         final_path = self._folders.quarantine / f"{record.id}-{record.name}"
+        # The reason first: after the commit a crash must not leave a quarantined file unexplained.
+        reason_file = final_path.with_name(final_path.name + ".reason.txt")
+        reason_file.write_text(
+            f"file: {record.name}\nsource: {record.source}\nsha256: {record.sha256}\n"
+            f"attempts: {record.attempts}\nreceived: {record.received_at.isoformat()}\n"
+            f"quarantined: {now.isoformat()}\nlast error: {reason}\n",
+            encoding="utf-8",
+        )
         self._store.record_judgement(
             Judgement(
                 file_id=record.id,
@@ -484,13 +500,6 @@ class Intake:
                 judged_at=now,
                 expected_journal=None,
             )
-        )
-        reason_file = final_path.with_name(final_path.name + ".reason.txt")
-        reason_file.write_text(
-            f"file: {record.name}\nsource: {record.source}\nsha256: {record.sha256}\n"
-            f"attempts: {record.attempts}\nreceived: {record.received_at.isoformat()}\n"
-            f"quarantined: {now.isoformat()}\nlast error: {reason}\n",
-            encoding="utf-8",
         )
         log.error("file %s quarantined after %d attempts: %s", record.name, attempts, reason)
         self._publish(record.id, source=source, candidate=candidate)

@@ -116,6 +116,7 @@ def test_an_exception_on_a_file_is_retried_then_quarantined_with_a_receipt(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(FAULT_INJECTION_ENV, "raise:poison")
+    monkeypatch.setattr("gateway.pipeline.RETRY_BASE_SECONDS", 0.0)  # no backoff between attempts here
     poison = gateway.inbox.parent / "poison.xml"
     shutil.copyfile(EXAMPLE, poison)
     gateway.drop_and_process(poison)

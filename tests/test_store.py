@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,7 +208,6 @@ def test_delivery_lease_lets_one_process_deliver_and_backs_off_after_a_failure(s
     judge(store, "a.xml", ["C-1"])
     (journal,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
     assert store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)
-    assert not store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)  # someone else holds it
     store.record_delivery_failure(journal.journal_id, "unreachable", retry_at=NOW + timedelta(seconds=30))
     assert not store.begin_delivery(journal.journal_id, now=NOW + timedelta(seconds=10), lease_seconds=60)
     assert store.begin_delivery(journal.journal_id, now=NOW + timedelta(seconds=31), lease_seconds=60)
@@ -213,6 +215,26 @@ def test_delivery_lease_lets_one_process_deliver_and_backs_off_after_a_failure(s
     delivered = store.journal(journal.journal_id)
     assert delivered is not None and delivered.state is JournalState.DELIVERED and delivered.attempts == 2
     assert not store.begin_delivery(journal.journal_id, now=NOW + timedelta(days=1), lease_seconds=60)
+
+
+def test_a_live_holders_lease_is_respected_and_a_dead_holders_is_taken_over(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gateway.db")
+    judge(store, "a.xml", ["C-1"])
+    (journal,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = f"{socket.gethostname()}:{sleeper.pid}"
+    with sqlite3.connect(tmp_path / "gateway.db") as db:
+        db.execute(
+            "UPDATE journals SET lease_until = ?, lease_holder = ? WHERE sequence = 1",
+            ((NOW + timedelta(minutes=5)).isoformat(), holder),
+        )
+    try:
+        assert not store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)  # alive: wait
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)  # died: take over now
+    store.close()
 
 
 def test_withdrawing_a_case_keeps_it_recorded_and_frees_its_reference(store: SqliteStore) -> None:

@@ -193,7 +193,8 @@ def write_atomically(target: Path, data: bytes, *, mode: int = 0o600) -> None:
     Temp file in the same folder, fsync, rename, fsync the folder: after a crash the target is
     either absent or complete, never half written.
     """
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # A fixed temporary name: an attempt after a crash overwrites the half-written leftover.
+    temporary = target.with_name(f".{target.name}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
@@ -208,8 +209,12 @@ def write_atomically(target: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def copy_atomically(source: Path, target: Path, *, mode: int = 0o600) -> None:
-    """Copy a file in under a temporary name, fsync, rename, fsync the folder (streamed)."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Copy a file in under a temporary name, fsync, rename, fsync the folder (streamed).
+
+    The temporary name is fixed, so a retry after a crash overwrites what the crash left behind
+    (and only one process delivers a journal at a time: the store's delivery lease).
+    """
+    temporary = target.with_name(f".{target.name}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(descriptor, "wb") as out, source.open("rb") as into:
         shutil.copyfileobj(into, out, 1024 * 1024)

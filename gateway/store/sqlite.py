@@ -9,6 +9,7 @@ what an auditor assumes of a receipt that says "received".
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -115,7 +116,16 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL
     );
     """,
+    # 2: the delivery lease names its holder (so a dead holder's lease is taken over at once) and
+    # the backoff after a failure is kept apart from the lease.
+    """
+    ALTER TABLE journals ADD COLUMN lease_holder TEXT;
+    ALTER TABLE journals ADD COLUMN retry_at TEXT
+    """,
 )
+
+#: Who holds a delivery lease: this machine and process.
+LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 _FILE_COLUMNS = (
     "id, source, name, path, sha256, size, state, attempts, received_at, status, receipt_path, "
@@ -135,6 +145,22 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def _holder_alive(holder: str | None) -> bool:
+    """Whether a lease holder may still be working: on another machine we cannot tell, so yes."""
+    if not holder:
+        return False
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def journal_id_of(client_id: str, row: int) -> str:
@@ -543,19 +569,38 @@ class SqliteStore:
             )
 
     def begin_delivery(self, journal_id: str, *, now: datetime, lease_seconds: float) -> bool:
+        """Take the journal's delivery lease and count an attempt; False when it is not to be sent now.
+
+        Not now: another live process holds the lease, or the journal's retry time (the backoff
+        after a failure) has not come. A lease whose holder died (kill -9 mid-delivery) on this
+        machine is taken over at once rather than after it expires.
+        """
+        row_id = _row_of(journal_id)
         with self._tx() as db:
-            cursor = db.execute(
-                "UPDATE journals SET lease_until = ?, attempts = attempts + 1 "
-                "WHERE id = ? AND state = 'approved' AND (lease_until IS NULL OR lease_until < ?)",
-                (_iso(now + timedelta(seconds=lease_seconds)), _row_of(journal_id), _iso(now)),
+            row = db.execute(
+                "SELECT state, lease_until, lease_holder, retry_at FROM journals WHERE id = ?", (row_id,)
+            ).fetchone()
+            if row is None or row[0] != JournalState.APPROVED.value:
+                return False
+            _, lease_until, holder, retry_at = row
+            if retry_at is not None and datetime.fromisoformat(retry_at) > now:
+                return False
+            leased = lease_until is not None and datetime.fromisoformat(lease_until) > now
+            if leased and holder != LEASE_HOLDER and _holder_alive(holder):
+                return False
+            db.execute(
+                "UPDATE journals SET lease_until = ?, lease_holder = ?, retry_at = NULL, attempts = attempts + 1 "
+                "WHERE id = ?",
+                (_iso(now + timedelta(seconds=lease_seconds)), LEASE_HOLDER, row_id),
             )
-            return cursor.rowcount == 1
+            return True
 
     def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None:
-        """Keep the lease until ``retry_at``: that is the backoff before the next attempt."""
+        """Release the lease; the next attempt waits until ``retry_at`` (the backoff)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE journals SET last_error = ?, lease_until = ? WHERE id = ?",
+                "UPDATE journals SET last_error = ?, retry_at = ?, lease_until = NULL, lease_holder = NULL "
+                "WHERE id = ?",
                 (error[:2000], _iso(retry_at), _row_of(journal_id)),
             )
 
@@ -563,14 +608,15 @@ class SqliteStore:
         """A person asked to send now: forget the backoff (the attempt itself still takes a lease)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE journals SET lease_until = NULL WHERE id = ? AND state = 'approved'",
+                "UPDATE journals SET retry_at = NULL WHERE id = ? AND state = 'approved'",
                 (_row_of(journal_id),),
             )
 
     def record_delivered(self, journal_id: str, *, now: datetime) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, last_error = NULL "
+                "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, lease_holder = NULL, "
+                "retry_at = NULL, last_error = NULL "
                 "WHERE id = ? AND state = 'approved'",
                 (_iso(now), _row_of(journal_id)),
             )
