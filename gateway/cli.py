@@ -17,6 +17,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import __version__, config, operations
+from gateway.adapters.folder import is_temporary_name
 from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
@@ -28,8 +29,6 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 
-#: Names a producer writes while a file is unfinished (contract section 2): never taken.
-TEMPORARY_SUFFIXES = (".part", ".tmp")
 CASE_FILE_SUFFIXES = (".xml", ".zip")
 
 
@@ -156,7 +155,7 @@ def _case_files(arguments: Sequence[str]) -> Iterator[Path | InputError]:
         if path.is_dir():
             for child in sorted(path.iterdir()):
                 name = child.name
-                if name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES):
+                if is_temporary_name(name):
                     continue
                 if child.is_file() and name.lower().endswith(CASE_FILE_SUFFIXES):
                     yield child

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
+
 from gateway.domain.identity import normalize_orgnr, parse_identity
 from gateway.domain.judging import CaseErrorPolicy
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
@@ -103,16 +105,25 @@ class GatewayConfig:
     def load_postal_directory(self) -> dict[str, str] | None:
         """Postal code -> town, from a tab- or semicolon-separated file (e.g. GeoNames' SE.txt)."""
         path = self.rules.postal_directory
-        if path is None:
-            return None
-        directory: dict[str, str] = {}
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                parts = line.rstrip("\n").replace(";", "\t").split("\t")
-                # GeoNames: country, postal code, place name, ...; plain files: code, town.
-                code, town = (parts[1], parts[2]) if len(parts) > 3 and len(parts[0]) == 2 else parts[:2]
-                directory[code.replace(" ", "")] = town.strip()
-        return directory
+        return None if path is None else _read_postal_directory(path)
+
+
+def _read_postal_directory(path: Path) -> dict[str, str]:
+    directory: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").replace(";", "\t").split("\t")
+            # GeoNames: country, postal code, place name, ...; plain files: code, town.
+            if len(parts) > 3 and len(parts[0]) == 2:
+                code, town = parts[1], parts[2]
+            elif len(parts) >= 2:
+                code, town = parts[0], parts[1]
+            else:
+                raise ValueError(f"{path}, line {number}: expected postal code and town separated by a tab")
+            directory[code.replace(" ", "")] = town.strip()
+    return directory
 
 
 def locate(explicit: str | None, *, cwd: Path | None = None) -> Path:
@@ -238,8 +249,11 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
             )
         ),
     )
-    if rules.postal_directory is not None and not rules.postal_directory.is_file():
-        check.problem("rules.postal_directory", f"no such file: {rules.postal_directory}")
+    if rules.postal_directory is not None:
+        try:
+            _read_postal_directory(rules.postal_directory)
+        except (OSError, ValueError) as error:
+            check.problem("rules.postal_directory", str(error))
 
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
@@ -345,10 +359,16 @@ def _sources(
 def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | None]) -> DeliveryConfig:
     table = check.table(raw, "delivery", _DELIVERY)
     kind = check.choice(table, "type", "delivery", ("folder", "sftp"), "folder")
-    path = check.get(table, "path", "delivery", str, "outbox/journals" if kind == "folder" else None)
+    # Without a path, folder delivery goes to <data_dir>/outbox/journals (decided by the daemon).
+    path = check.get(table, "path", "delivery", str, None)
     schedule = check.get(table, "schedule", "delivery", str, DEFAULT_SCHEDULE)
     if len(schedule.split()) != 5:
         check.problem("delivery.schedule", f"must be a cron expression of five fields, not {schedule!r}")
+    else:
+        try:
+            CronTrigger.from_crontab(schedule)
+        except ValueError as error:
+            check.problem("delivery.schedule", f"not a valid cron expression ({error}): {schedule!r}")
     review = check.choice(table, "review", "delivery", ("auto", "manual"), "auto")
     settings = {key: table[key] for key in table if key in SFTP_KEYS}
     if kind == "sftp":

@@ -7,6 +7,7 @@ the loop. SIGTERM therefore lets the file in hand finish, and nothing is ever ha
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -74,6 +76,25 @@ def make_sources(config: GatewayConfig) -> list[FolderSource]:
     return sources
 
 
+def _single_instance(path: Path) -> TextIO:
+    """Hold an exclusive lock on var/gateway.lock for the life of the process.
+
+    Two daemons on one store would each recover the other's half-finished files; the commands
+    (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
+    """
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 class Daemon:
     def __init__(
         self, config: GatewayConfig, *, once: bool = False, clock: Callable[[], datetime] = utc_now
@@ -103,6 +124,7 @@ class Daemon:
     def run(self) -> int:
         os.umask(0o077)  # receipts, journals and the store hold personal data: owner-only
         self.folders.ensure(sources=self.config.sources)
+        lock = _single_instance(self.folders.var / "gateway.lock")
         store = open_store(self.config)
         sources = make_sources(self.config)
         intake = Intake(self.config, store, self.folders, clock=self._clock)
@@ -158,6 +180,7 @@ class Daemon:
                 self._wake.wait(timeout)
                 self._wake.clear()
         finally:
+            lock.close()
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             if watcher is not None:
@@ -186,13 +209,21 @@ class Daemon:
                 except (SourceError, StoreError) as error:
                     log.warning("file %s: %s (tried again at the next scan)", candidate.name, error)
                     store.log_event("file-error", candidate.name, str(error), now=self._clock())
+                except Exception as error:
+                    # The daemon never dies on a file: log it, and the next scan tries again.
+                    log.exception("file %s: unexpected error (tried again at the next scan)", candidate.name)
+                    store.log_event("file-error", candidate.name, repr(error), now=self._clock())
         if self._stop.is_set():
             return
-        if self._seal_requested.is_set():
-            self._seal_requested.clear()
-            journals.seal()
-            store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
-        journals.deliver_approved()
+        try:
+            if self._seal_requested.is_set():
+                self._seal_requested.clear()
+                journals.seal()
+                store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
+            journals.deliver_approved()
+        except Exception as error:
+            log.exception("sealing or delivering journals failed (tried again at the next round)")
+            store.log_event("journal-error", "", repr(error), now=self._clock())
 
     def _missed_scheduled_seal(self, store: SqliteStore) -> bool:
         """True when a scheduled seal fell due while the gateway was not running (run it once now)."""

@@ -141,17 +141,7 @@ class JournalService:
             )
             self._write_receipt(record, delivery)
             self._store.record_delivered(record.journal_id, now=self._clock())
-        except TemporaryDeliveryError as error:
-            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(record.attempts, 0))
-            delay *= random.uniform(0.8, 1.2)
-            self._store.record_delivery_failure(
-                record.journal_id, str(error), retry_at=self._clock() + timedelta(seconds=delay)
-            )
-            log.warning(
-                "journal %s: delivery failed, retrying in %.0f s: %s", record.journal_id, delay, error
-            )
-            return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
-        except (PermanentDeliveryError, StoreError, OSError) as error:
+        except PermanentDeliveryError as error:
             self._store.record_delivery_failure(
                 record.journal_id, f"PERMANENT: {error}", retry_at=self._clock() + PERMANENT_HOLD
             )
@@ -162,6 +152,22 @@ class JournalService:
                 record.journal_id,
                 error,
             )
+            return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
+        except Exception as error:
+            # Transient (the destination, a full disk) or unexpected: either way one journal must
+            # not stop the daemon; it is retried with exponential backoff and jitter.
+            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(record.attempts - 1, 0))
+            delay *= random.uniform(0.8, 1.2)
+            self._store.record_delivery_failure(
+                record.journal_id, str(error), retry_at=self._clock() + timedelta(seconds=delay)
+            )
+            self._store.log_event("delivery-retry", record.journal_id, str(error), now=self._clock())
+            if isinstance(error, TemporaryDeliveryError | OSError):
+                log.warning(
+                    "journal %s: delivery failed, retrying in %.0f s: %s", record.journal_id, delay, error
+                )
+            else:
+                log.exception("journal %s: unexpected failure, retrying in %.0f s", record.journal_id, delay)
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
         log.info(
             "journal %s delivered as %s to %s",

@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 
-from gateway.domain.identity import mask_identity
+from gateway.domain.identity import mask_identities
 
-# Bounded by anything but a letter or digit: "kund-880921-9853.xml" is masked, the digits inside a
-# hex digest ("…e4574269812c…") are not.
-_IDENTITY_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{2})?\d{6}[-+]?\d{4}(?![0-9A-Za-z])")
 _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-def mask_identities(text: str) -> str:
-    return _IDENTITY_LIKE.sub(lambda match: mask_identity(match.group(0)), text)
 
 
 class MaskIdentities(logging.Filter):

@@ -17,6 +17,7 @@ from gateway import config as config_module
 from gateway.adapters.folder import is_being_written, is_temporary_name
 from gateway.config import GatewayConfig
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
+from gateway.domain.identity import mask_identities, mask_identity
 from gateway.errors import ConfigError, StoreError
 from gateway.journals import JournalService
 from gateway.logs import setup_logging
@@ -79,7 +80,7 @@ def _journal_line(record: JournalRecord) -> str:
     if record.file_name:
         line += f"  {record.file_name}"
     if record.last_error and record.state is JournalState.APPROVED:
-        line += f"  last error: {record.last_error}"
+        line += f"  last error: {_masked_text(record.last_error)}"
     return line
 
 
@@ -99,7 +100,7 @@ def _journal_json(record: JournalRecord) -> dict[str, Any]:
         "sha256": record.sha256,
         "delivered_at": _iso(record.delivered_at),
         "attempts": record.attempts,
-        "last_error": record.last_error,
+        "last_error": _masked_text(record.last_error),
     }
 
 
@@ -135,7 +136,9 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
             out.write("  cases:\n")
             for case in store.journal_cases(shown.journal_id):
                 debtors = "; ".join(f"{d.name} ({_masked(d.identity)})" for d in case.debtors)
-                out.write(f"    {case.reference:<24} {case.capital:>12,.2f} SEK  {debtors}\n")
+                out.write(
+                    f"    {mask_identities(case.reference):<24} {case.capital:>12,.2f} SEK  {debtors}\n"
+                )
             return EXIT_OK
         if action == "seal":
             if args.client is not None and args.client not in {c.id for c in config.clients}:
@@ -184,9 +187,11 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
 
 
 def _masked(identity: str) -> str:
-    from gateway.domain.identity import mask_identity
-
     return mask_identity(identity)
+
+
+def _masked_text(text: str | None) -> str | None:
+    return None if text is None else mask_identities(text)
 
 
 def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
@@ -213,12 +218,22 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
             "sources": sources,
             "files": store.counts(),
             "in_progress": [
-                {"name": r.name, "attempts": r.attempts, "last_error": r.last_error} for r in claimed
+                {
+                    "name": mask_identities(r.name),
+                    "attempts": r.attempts,
+                    "last_error": _masked_text(r.last_error),
+                }
+                for r in claimed
             ],
             "journals": [_journal_json(r) for r in journals],
             "delivered_journals": len(store.journals(states=[JournalState.DELIVERED])),
             "last_events": [
-                {"at": at, "kind": kind, "subject": subject, "detail": detail}
+                {
+                    "at": at,
+                    "kind": kind,
+                    "subject": mask_identities(subject),
+                    "detail": mask_identities(detail),
+                }
                 for at, kind, subject, detail in store.recent_events(10)
             ],
         }

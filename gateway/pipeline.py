@@ -37,6 +37,7 @@ from gateway import __version__
 from gateway.adapters.folder import Candidate, FolderSource, fsync_folder, move_durably, sha256_file
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.domain.findings import Finding, Severity
+from gateway.domain.identity import mask_identities
 from gateway.domain.journal import JournalCase, journal_case
 from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, FileVerdict
 from gateway.domain.model import Case, FileHeader, FileTotals
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_FILE_TIMEOUT_SECONDS = 600.0
+#: How long a file that ends in the middle may stay so before it is quarantined (F08).
+DEFAULT_INCOMPLETE_SECONDS = 300.0
 #: Backoff before the next attempt at a file the gateway failed on: 1 s, 2 s, 4 s ... at most 5 min.
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 300.0
@@ -85,7 +88,7 @@ class Folders:
         return cls(
             receipts=base / "outbox" / "receipts",
             journal_receipts=base / "outbox" / "receipts" / "journals",
-            journals=config.delivery.path or base / "outbox" / "journals",
+            journals=config.delivery.path or base / "outbox" / "journals",  # default under data_dir
             reports=base / "outbox" / "reports",
             var=var,
             archive=var / "archive",
@@ -111,6 +114,10 @@ class Folders:
 
 class FileTimeoutError(Exception):
     """Processing one file took longer than the configured limit."""
+
+
+class IncompleteFileError(Exception):
+    """The file's XML ends in the middle: its producer is probably still writing it."""
 
 
 @contextlib.contextmanager
@@ -220,6 +227,7 @@ class Intake:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         file_timeout: float = DEFAULT_FILE_TIMEOUT_SECONDS,
         file_mode: int = 0o600,
+        incomplete_seconds: float = DEFAULT_INCOMPLETE_SECONDS,
     ) -> None:
         self._config = config
         self._store = store
@@ -231,6 +239,9 @@ class Intake:
         self._client_ids = {client.orgnr: client.id for client in config.clients}
         # A file the gateway failed on waits before its next attempt (by path and sha256).
         self._retry_after: dict[tuple[str, str], float] = {}
+        # When a file was first found to end in the middle, on our clock (by path).
+        self._first_incomplete: dict[str, float] = {}
+        self._incomplete_seconds = incomplete_seconds
         self._postal = config.load_postal_directory()
 
     # -- one file ------------------------------------------------------------------------------
@@ -264,24 +275,55 @@ class Intake:
             sha256[:12],
         )
         try:
-            with _time_limit(self._file_timeout):
-                _inject_fault(candidate.name)
-                result = self._judge_and_commit(record, candidate)
+            _inject_fault(candidate.name)
+            result = self._judge_and_commit(record, candidate)
+        except IncompleteFileError as error:
+            return self._incomplete(record, error, source=source, candidate=candidate)
         except Exception as error:
             # Permanent problems with the content are findings, not exceptions: anything here is
             # the gateway's own failure on this file. It stays claimed; after max_attempts it goes
             # to quarantine, and the daemon goes on with the next file.
-            self._store.record_failure(record.id, f"{type(error).__name__}: {error}")
+            current = self._store.file(record.id)
+            if current.state is not FileState.CLAIMED:
+                # Failed after the commit: the verdict stands; finish publishing it.
+                self._publish(record.id, source=source, candidate=candidate)
+                return None
+            reason = f"{type(error).__name__}: {error}"
+            self._store.record_failure(record.id, reason)
+            self._store.log_event("file-failed", record.name, reason, now=self._clock())
             log.exception(
                 "file %s failed on attempt %d of %d", record.name, record.attempts, self._max_attempts
             )
             if record.attempts >= self._max_attempts:
-                return self.quarantine(record, source=source, candidate=candidate)
+                return self.quarantine(self._store.file(record.id), source=source, candidate=candidate)
             delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (record.attempts - 1))
             self._retry_after[(str(candidate.path), sha256)] = time.monotonic() + delay
             return None
+        self._first_incomplete.pop(str(candidate.path), None)
         self._publish(record.id, source=source, candidate=candidate)
         return result
+
+    def _incomplete(
+        self, record: FileRecord, error: IncompleteFileError, *, source: FolderSource, candidate: Candidate
+    ) -> IntakeResult | None:
+        """A file that ends in the middle: probably still being written. Wait, don't reject it.
+
+        reliability.md: retried until a stability timeout, then quarantined; never rejected as
+        invalid on the first try. The attempt is not counted against the file.
+        """
+        key = str(candidate.path)
+        first = self._first_incomplete.setdefault(key, time.monotonic())
+        self._store.release_attempt(record.id, f"incomplete: {error}")
+        if time.monotonic() - first < self._incomplete_seconds:
+            log.info("file %s ends in the middle (%s): waiting for the rest", record.name, error)
+            self._retry_after[(key, record.sha256)] = time.monotonic() + max(
+                1.0, self._incomplete_seconds / 10
+            )
+            return None
+        self._first_incomplete.pop(key, None)
+        return self.quarantine(
+            self._store.file(record.id), source=source, candidate=candidate, incomplete=True
+        )
 
     def _settings(self, source_config: SourceConfig | None) -> ValidationSettings:
         config = self._config
@@ -309,10 +351,14 @@ class Intake:
                     normalised = journal_case(case, today=settings.today, source_sha256=record.sha256)
                     spool.add(outcome.index, case.content_sha256, claims, normalised)
 
-            report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
+            # The time limit covers the work on the content only, never the commit.
+            with _time_limit(self._file_timeout):
+                report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
             if report.sha256 != record.sha256:
                 raise SourceError(f"{record.name} changed while it was read")
-            if spool.count:
+            if report.truncated:
+                raise IncompleteFileError("the XML ends before the root element is closed")
+            if report.verdict.accepted:
                 self._keep_attachments(candidate.path)
             return self._commit(record, report, spool)
         finally:
@@ -432,7 +478,9 @@ class Intake:
 
     def _publish(self, file_id: int, *, source: FolderSource | None, candidate: Candidate | None) -> None:
         """Steps after the commit: receipt to its final name, original to its final place, done."""
-        record = next(r for r in self._store.files_in_state(FileState.JUDGED) if r.id == file_id)
+        record = self._store.file(file_id)
+        if record.state is not FileState.JUDGED:
+            return
         assert record.receipt_path is not None and record.final_path is not None
         receipt = Path(record.receipt_path)
         temporary = _temporary_receipt(receipt)
@@ -445,28 +493,53 @@ class Intake:
         final = Path(record.final_path)
         if original.exists() and sha256_file(original) == record.sha256:
             move_durably(original, final)
+            final.chmod(self._file_mode)  # the producer's mode may let others read personal data
         if source is not None and candidate is not None:
             source.finish(candidate)
+        else:
+            self._remove_done_marker(record)
         self._store.mark_done(record.id, final_path=str(final), now=self._clock())
+
+    def _remove_done_marker(self, record: FileRecord) -> None:
+        """After a restart there is no candidate: find the marker from the source's config."""
+        source = next((s for s in self._config.sources if s.name == record.source), None)
+        if source is not None and source.done_marker:
+            Path(record.path + source.done_marker).unlink(missing_ok=True)
 
     # -- poison files --------------------------------------------------------------------------
 
     def quarantine(
-        self, record: FileRecord, *, source: FolderSource | None, candidate: Candidate | None
+        self,
+        record: FileRecord,
+        *,
+        source: FolderSource | None,
+        candidate: Candidate | None,
+        incomplete: bool = False,
     ) -> IntakeResult:
         """Give up on a file that failed ``max_attempts`` times: a receipt, and the quarantine folder."""
         attempts = min(record.attempts, self._max_attempts)
         reason = record.last_error or "the gateway stopped (crashed or was killed) while processing it"
-        finding = Finding(
-            "F08",
-            Severity.ERROR,
-            "/",
-            None,
-            f"Filen kunde inte behandlas efter {attempts} försök och har lagts i karantän. En handläggare "
-            "undersöker den; skicka inte om filen förrän ni fått besked.",
-            f"The file could not be processed after {attempts} attempts and has been quarantined. A "
-            "person will look at it; do not send it again until you hear back.",
-        )
+        if incomplete:
+            sv = (
+                f"Filen tar slut mitt i XML-innehållet och blev inte färdig på {self._incomplete_seconds:g} "
+                "sekunder. Den har lagts i karantän; skicka den igen, hel (skriv gärna under ett tillfälligt "
+                "namn som .part och byt namn när den är klar)."
+            )
+            en = (
+                f"The file ends in the middle of its XML and was not completed within {self._incomplete_seconds:g} "
+                "seconds. It has been quarantined; send it again, whole (preferably written under a temporary "
+                "name such as .part and renamed when complete)."
+            )
+        else:
+            sv = (
+                f"Filen kunde inte behandlas efter {attempts} försök och har lagts i karantän. En handläggare "
+                "undersöker den; skicka inte om filen förrän ni fått besked."
+            )
+            en = (
+                f"The file could not be processed after {attempts} attempts and has been quarantined. A "
+                "person will look at it; do not send it again until you hear back."
+            )
+        finding = Finding("F08", Severity.ERROR, "/", None, sv, en)
         verdict = FileVerdict(
             FileStatus.REJECTED, [finding], [], FileHeader("/Arendefil/Filhuvud", None), None, FileTotals()
         )
@@ -477,9 +550,9 @@ class Intake:
         # The reason first: after the commit a crash must not leave a quarantined file unexplained.
         reason_file = final_path.with_name(final_path.name + ".reason.txt")
         reason_file.write_text(
-            f"file: {record.name}\nsource: {record.source}\nsha256: {record.sha256}\n"
+            f"file: {mask_identities(record.name)}\nsource: {record.source}\nsha256: {record.sha256}\n"
             f"attempts: {record.attempts}\nreceived: {record.received_at.isoformat()}\n"
-            f"quarantined: {now.isoformat()}\nlast error: {reason}\n",
+            f"quarantined: {now.isoformat()}\nlast error: {mask_identities(reason)}\n",
             encoding="utf-8",
         )
         self._store.record_judgement(
@@ -501,6 +574,7 @@ class Intake:
                 expected_journal=None,
             )
         )
+        self._store.log_event("file-quarantined", record.name, reason, now=now)
         log.error("file %s quarantined after %d attempts: %s", record.name, attempts, reason)
         self._publish(record.id, source=source, candidate=candidate)
         return IntakeResult(record.id, "quarantined", receipt_path, final_path)
@@ -516,8 +590,6 @@ class Intake:
             finished += 1
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
             stale.unlink(missing_ok=True)
-        for spooled in self._folders.spool.glob("tmp*"):
-            spooled.unlink(missing_ok=True)
         return finished
 
 

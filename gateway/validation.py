@@ -47,6 +47,8 @@ class FileReport:
     size: int
     sha256: str
     verdict: FileVerdict
+    #: The XML ended in the middle, at the end of the data (see CaseFileReader.truncated).
+    truncated: bool = False
 
 
 class _HashingReader:
@@ -128,7 +130,7 @@ def validate_file(
         sha256 = hashing.digest.hexdigest()
         judge.context = dataclasses.replace(context, file_sha256=sha256)
         verdict = judge.finish(reader.header, reader.summary, reader.findings)
-        return FileReport(name or path.name, hashing.size, sha256, verdict)
+        return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated)
 
 
 def _judge_stream(

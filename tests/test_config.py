@@ -127,3 +127,24 @@ def test_postal_directory_reads_plain_and_geonames_files(tmp_path: Path) -> None
     for name, code, town in (("postnummer.tsv", "11122", "Stockholm"), ("SE.txt", "90326", "Umeå")):
         loaded = config.load(write(tmp_path, f'[rules]\npostal_directory = "{name}"\n'))
         assert loaded.load_postal_directory() == {code: town}
+
+
+def test_a_cron_expression_that_cannot_fire_is_caught_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, '[delivery]\nschedule = "0 25 * * mon-fri"\n'))
+    assert error.value.problems[0].startswith("delivery.schedule: not a valid cron expression")
+
+
+def test_a_malformed_postal_directory_is_caught_at_start(tmp_path: Path) -> None:
+    (tmp_path / "postnummer.tsv").write_text("11122\tStockholm\nbroken line\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2"):
+        config.load(write(tmp_path, '[rules]\npostal_directory = "postnummer.tsv"\n'))
+
+
+def test_outbox_and_var_follow_data_dir(tmp_path: Path) -> None:
+    from gateway.pipeline import Folders
+
+    loaded = config.load(write(tmp_path, '[gateway]\ndata_dir = "/srv/inkasso"\n'))
+    folders = Folders.from_config(loaded)
+    assert folders.journals == Path("/srv/inkasso/outbox/journals")
+    assert folders.archive == Path("/srv/inkasso/var/archive")

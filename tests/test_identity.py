@@ -758,3 +758,27 @@ def test_module_doctests_pass():
     results = doctest.testmod(identity_module, optionflags=doctest.ELLIPSIS)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("kund-850315-9819.xml", "kund-850315-XXXX.xml"),
+        ("kund_850315_9819.xml", "kund_850315-XXXX.xml"),
+        ("P198503159819.xml", "P850315-XXXX.xml"),
+        ("850315 9819", "850315-XXXX"),
+        ("sha256 e4574269812c0a1b2c3d4e5f", "sha256 e4574269812c0a1b2c3d4e5f"),
+        ("2026-11-25 13:31:12,754 Dnr 501-4711-2026", "2026-11-25 13:31:12,754 Dnr 501-4711-2026"),
+        ("orgnr 559000-1235", "orgnr 559000-1235"),
+    ],
+)
+def test_mask_identities_in_free_text(text: str, masked: str) -> None:
+    from gateway.domain.identity import mask_identities
+
+    assert mask_identities(text) == masked
+
+
+def test_messages_quoting_a_value_mask_identity_numbers() -> None:
+    from gateway.domain.rules.registry import describe
+
+    assert describe("19850315-9819") == "'850315-XXXX'"

@@ -48,7 +48,8 @@ class Gateway:
         self.folders = Folders.from_config(self.config)
         self.folders.ensure(sources=self.config.sources)
         self.store = SqliteStore(folder / "var" / "gateway.db")
-        self.source = FolderSource(self.config.sources[0], clock=lambda: 0.0)
+        self.now = 0.0
+        self.source = FolderSource(self.config.sources[0], clock=lambda: self.now)
         self.intake = Intake(self.config, self.store, self.folders, clock=lambda: NOW)
         self.journals = JournalService(
             self.config, self.store, self.folders, FolderTransport(self.folders.journals), clock=lambda: NOW
@@ -59,10 +60,14 @@ class Gateway:
     def drop_and_process(self, *files: Path) -> None:
         for file in files:
             shutil.copyfile(file, self.inbox / file.name)
+        self.tick()
         self.source.scan()  # first sight
-        self.source._clock = lambda: 1.0
+        self.tick()  # the source's own clock moves on past stable_seconds
         for candidate in self.source.scan():
             self.intake.process(candidate, self.source)
+
+    def tick(self) -> None:
+        self.now += 1.0
 
     def receipts(self) -> list[etree._Element]:
         return [
@@ -122,6 +127,7 @@ def test_an_exception_on_a_file_is_retried_then_quarantined_with_a_receipt(
     gateway.drop_and_process(poison)
     for attempt in range(1, 4):
         if attempt > 1:
+            gateway.tick()
             for candidate in gateway.source.scan():
                 gateway.intake.process(candidate, gateway.source)
         claimed = gateway.store.files_in_state(FileState.CLAIMED)
@@ -160,3 +166,64 @@ def test_manual_review_holds_the_journal_until_approved(gateway: Gateway) -> Non
     (result,) = gateway.journals.deliver_approved()
     header, _, _ = read_journal((gateway.folders.journals / result.file_name).open("rb"))
     assert header.approved_by == "Karin Granskare"
+
+
+def test_a_file_that_ends_in_the_middle_waits_instead_of_being_rejected(gateway: Gateway) -> None:
+    whole = EXAMPLE.read_bytes()
+    target = gateway.inbox / "export.xml"
+    target.write_bytes(whole[: len(whole) // 2])
+    gateway.source.scan()
+    gateway.tick()
+    (candidate,) = gateway.source.scan()
+    assert gateway.intake.process(candidate, gateway.source) is None
+    assert target.exists() and gateway.receipts() == []  # no receipt, not rejected
+    (claimed,) = gateway.store.files_in_state(FileState.CLAIMED)
+    assert claimed.attempts == 0 and (claimed.last_error or "").startswith("incomplete")
+    target.write_bytes(whole)  # the producer finishes writing
+    gateway.intake._retry_after.clear()  # do not wait for the backoff in a test
+    gateway.drop_and_process()
+    (receipt,) = gateway.receipts()
+    assert receipt.findtext("k:Status", namespaces=KV) == "Godkand"
+
+
+def test_a_file_that_stays_incomplete_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    gateway = Gateway(tmp_path)
+    gateway.intake = Intake(
+        gateway.config, gateway.store, gateway.folders, clock=lambda: NOW, incomplete_seconds=0.0
+    )
+    gateway.inbox.joinpath("cut.xml").write_bytes(EXAMPLE.read_bytes()[:1500])
+    gateway.drop_and_process()
+    (receipt,) = gateway.receipts()
+    assert receipt.findtext("k:Anmarkning/k:Regel", namespaces=KV) == "F08"
+    assert "ends in the middle" in (receipt.findtext("k:Anmarkning/k:MeddelandeEn", namespaces=KV) or "")
+    assert list(gateway.folders.quarantine.glob("*-cut.xml"))
+
+
+def test_the_same_bytes_after_a_rejection_are_judged_again_not_called_duplicates(gateway: Gateway) -> None:
+    rejected = gateway.inbox.parent / "other-client.xml"
+    rejected.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("202100-0001", "202100-6255"), encoding="utf-8"
+    )
+    gateway.drop_and_process(rejected)
+    gateway.drop_and_process(rejected)
+    statuses = [r.findtext("k:Status", namespaces=KV) for r in gateway.receipts()]
+    assert statuses == ["Underkand", "Underkand"]
+
+
+def test_originals_are_archived_owner_only(gateway: Gateway) -> None:
+    gateway.drop_and_process(EXAMPLE)
+    (archived,) = gateway.folders.archive.glob("*/*")
+    assert archived.stat().st_mode & 0o777 == 0o600
+
+
+def test_only_one_daemon_runs_on_a_data_folder(tmp_path: Path) -> None:
+    from gateway.daemon import _single_instance
+    from gateway.errors import ConfigError
+
+    held = _single_instance(tmp_path / "gateway.lock")
+    try:
+        with pytest.raises(ConfigError, match="another inkasso-gateway is running"):
+            _single_instance(tmp_path / "gateway.lock")
+    finally:
+        held.close()
+    _single_instance(tmp_path / "gateway.lock").close()  # free again once the first one ends

@@ -263,3 +263,14 @@ def test_two_connections_cannot_seal_the_same_journal_twice(tmp_path: Path) -> N
     assert [j.sequence for j in operator.journals()] == [1]
     daemon.close()
     operator.close()
+
+
+def test_cases_are_withdrawn_only_from_journals_nobody_is_delivering(store: SqliteStore) -> None:
+    judge(store, "a.xml", ["C-1", "C-2"])
+    (sealed,) = store.seal_journals(now=NOW, client_ids=None, manual_review=True)
+    store.withdraw_case("C-1", client_id=None, by="Karin", reason="paid", now=NOW)  # sealed, under review
+    with pytest.raises(StoreError, match="last case of sealed journal"):
+        store.withdraw_case("C-2", client_id=None, by="Karin", reason="paid too", now=NOW)
+    store.approve_journal(sealed.journal_id, by="Karin", now=NOW)
+    with pytest.raises(StoreError, match="which is approved"):
+        store.withdraw_case("C-2", client_id=None, by="Karin", reason="too late", now=NOW)

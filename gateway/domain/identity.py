@@ -231,6 +231,31 @@ def mask_identity(value: str) -> str:
     return "XXXXXX-XXXX"
 
 
+# A hex run of 12 or more characters with a letter in it (a digest, or the 12-character prefix the
+# gateway logs) is left alone whole; otherwise 10 or 12 digits, with "-", "+", "_" or a space before
+# the last four, not inside a longer number.
+_MASKABLE = re.compile(
+    r"(?<![0-9A-Za-z])[0-9A-Fa-f]{12,}(?![0-9A-Za-z])|(?<!\d)(?:\d{2})?\d{6}[-+_ ]?\d{4}(?!\d)", re.ASCII
+)
+
+
+def mask_identities(text: str) -> str:
+    """Mask every personal-identity-shaped number in free text (logs, messages, file names).
+
+    >>> mask_identities("kund_850315_9819.xml from P198503159819, sha256 e4574269812c0a1b2c")
+    'kund_850315-XXXX.xml from P850315-XXXX, sha256 e4574269812c0a1b2c'
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if not found.isdigit() and any(char.isalpha() for char in found):
+            return found  # a digest
+        digits = found.replace("-", "").replace("+", "").replace("_", "").replace(" ", "")
+        return mask_identity(digits) if len(digits) in (10, 12) else found
+
+    return _MASKABLE.sub(mask, text)
+
+
 def looks_like_identity(value: str, *, today: date) -> bool:
     """True when a value (e.g. a Kundnummer) is a valid personnummer, samordningsnummer or orgnr."""
     return parse_identity(value, today=today).identity is not None

@@ -103,6 +103,8 @@ class _GuardedStream:
         self._stream = stream
         self._part_limit = part_limit
         self._since_part = 0
+        self.lines_read = 1  # newlines seen + 1: the number of the last line read so far
+        self.at_end = False
 
     def part_done(self) -> None:
         self._since_part = 0
@@ -120,6 +122,9 @@ class _GuardedStream:
         else:
             data = self._stream.read(size)
         self._since_part += len(data)
+        self.lines_read += data.count(b"\n")
+        if not data:
+            self.at_end = True
         if self._since_part > self._part_limit:
             raise _PartTooLargeError
         return data
@@ -213,6 +218,9 @@ class CaseFileReader:
         self.summary: FileSummary | None = None
         self.findings: list[Finding] = []
         self._seen: list[str] = []  # envelope children in order, "Arende" once per run
+        #: The XML ended in the middle (at the end of the data): probably still being written.
+        self.truncated = False
+        self._guarded: _GuardedStream | None = None
         self._last_processed: etree._Element | None = None
         self._case_index = 0
 
@@ -370,7 +378,8 @@ class CaseFileReader:
         """Yield each case with its schema findings; file-level findings collect in ``findings``."""
         try:
             prefix = self._sniff()
-            yield from self._stream_children(_GuardedStream(prefix, self._stream))
+            self._guarded = _GuardedStream(prefix, self._stream)
+            yield from self._stream_children(self._guarded)
         except _StopReadingError as stop:
             self._report(stop.finding)
         except _PartTooLargeError:
@@ -385,7 +394,15 @@ class CaseFileReader:
                 )
             )
         except etree.XMLSyntaxError as error:
-            self._report(_syntax_finding(error))
+            finding = _syntax_finding(error)
+            guarded = self._guarded
+            # An error on the last line of the data, once all of it was read, is what a file cut
+            # off mid-write looks like; the daemon waits for the rest instead of rejecting it.
+            self.truncated = finding.code == "F01" and (
+                "premature end of data" in str(error).lower()
+                or (guarded is not None and guarded.at_end and (finding.line or 0) >= guarded.lines_read)
+            )
+            self._report(finding)
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
             self._report(
                 _file_finding(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 
-from gateway.domain.identity import mask_identity
+from gateway.domain.identity import mask_identities
 
 # Namespace URIs in Clark notation; not the set braces of "{'Privat', 'Foretag'}".
 _CLARK = re.compile(r"\{(?:urn|https?):[^}]*\}")
-_IDENTITY_LIKE = re.compile(r"(?<!\d)\d{6}(?:\d{2})?[-+]?\d{4}(?!\d)")
 _ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: (.*)$", re.DOTALL)
 _LONG_QUOTED_VALUE = re.compile(r"'([^']{61,})'")
 
@@ -34,7 +33,7 @@ _TYPE_NAMES_SV = {
 
 def clean(message: str) -> str:
     text = _CLARK.sub("", message.strip())
-    text = _IDENTITY_LIKE.sub(lambda m: mask_identity(m.group(0)), text)
+    text = mask_identities(text)
     return _LONG_QUOTED_VALUE.sub(lambda m: f"'{m.group(1)[:60]}…'", text)
 
 

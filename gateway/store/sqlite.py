@@ -228,8 +228,10 @@ class SqliteStore:
 
     def receipt_for_bytes(self, sha256: str) -> str | None:
         row = self._db.execute(
-            "SELECT receipt_path FROM files WHERE sha256 = ? AND state != 'claimed' AND status != 'duplicate' "
-            "AND status != 'quarantined' ORDER BY id LIMIT 1",
+            # Only files that were accepted: the same bytes sent again after a rejection (a fixed
+            # config, a claim that has now fallen due) are judged again, not called duplicates.
+            "SELECT receipt_path FROM files WHERE sha256 = ? AND state != 'claimed' "
+            "AND status IN ('accepted', 'partially-accepted') ORDER BY id LIMIT 1",
             (sha256,),
         ).fetchone()
         return None if row is None else Path(row[0]).name
@@ -322,6 +324,20 @@ class SqliteStore:
                 db.execute("UPDATE files SET attempts = attempts + 1 WHERE id = ?", (file_id,))
             return self._file(
                 db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
+            )
+
+    def file(self, file_id: int) -> FileRecord:
+        row = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no file with id {file_id}")
+        return self._file(row)
+
+    def release_attempt(self, file_id: int, note: str) -> None:
+        """The attempt was not a failure (the file was not finished): do not count it."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE files SET attempts = MAX(attempts - 1, 0), last_error = ? WHERE id = ? AND state = 'claimed'",
+                (note[:2000], file_id),
             )
 
     def files_in_state(self, state: FileState) -> list[FileRecord]:
@@ -641,11 +657,24 @@ class SqliteStore:
                     f"case {reference!r} exists for several clients: name the client with --client"
                 )
             case_row, case_client, journal_row, journal_state, file_name = rows[0]
-            if journal_state == JournalState.DELIVERED.value or file_name is not None:
+            journal_id = journal_id_of(case_client, journal_row)
+            # Only from a journal nobody is delivering: open, or sealed and waiting for approval.
+            # An approved journal may be being built right now; its cases are fixed.
+            if journal_state not in (JournalState.OPEN.value, JournalState.SEALED.value) or file_name:
                 raise StoreError(
-                    f"case {reference!r} is in journal {journal_id_of(case_client, journal_row)}, which is "
-                    "already being delivered or delivered: it can no longer be withdrawn here"
+                    f"case {reference!r} is in journal {journal_id}, which is {journal_state}: it can no longer "
+                    'be withdrawn here (with review = "manual" a sealed journal can be edited until approved)'
                 )
+            if journal_state == JournalState.SEALED.value:
+                (live,) = db.execute(
+                    "SELECT COUNT(*) FROM cases WHERE journal_row = ? AND withdrawn_at IS NULL",
+                    (journal_row,),
+                ).fetchone()
+                if live <= 1:
+                    raise StoreError(
+                        f"case {reference!r} is the last case of sealed journal {journal_id}: a numbered journal "
+                        "cannot be emptied (its number would be a gap); approve and send it, or contact the receiver"
+                    )
             db.execute(
                 "UPDATE cases SET withdrawn_at = ?, withdrawn_by = ?, withdrawn_reason = ? WHERE id = ?",
                 (_iso(now), by, reason, case_row),

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from gateway.domain.findings import Finding, Severity
+from gateway.domain.identity import mask_identities
 from gateway.domain.model import Located
 
 #: Stamped on every receipt; raised whenever a rule's meaning changes.
@@ -171,6 +172,7 @@ def rules_in(scope: Scope) -> list[Rule]:
 
 
 def describe(value: Any) -> str:
-    """Quote a value for a message, shortened so a hostile value cannot flood a receipt."""
-    text = str(value)
+    """Quote a value for a message: shortened (a hostile value cannot flood a receipt) and with
+    anything shaped like a personal identity number masked (it may stand in any field)."""
+    text = mask_identities(str(value))
     return f"'{text[:60]}…'" if len(text) > 60 else f"'{text}'"
