@@ -8,6 +8,7 @@ the loop. SIGTERM therefore lets the file in hand finish, and nothing is ever ha
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -24,10 +25,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from gateway import __version__
+from gateway.adapters import Source
 from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
+from gateway.adapters.sftp import Endpoint, SftpSource, SftpTransport
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, SourceError, StoreError
-from gateway.journals import JournalService
+from gateway.journals import JournalService, Transport
 from gateway.pipeline import Folders, Intake
 from gateway.store.sqlite import SqliteStore
 
@@ -59,20 +62,21 @@ def open_store(config: GatewayConfig) -> SqliteStore:
     return SqliteStore(store_path(config))
 
 
-def make_transport(config: GatewayConfig, folders: Folders) -> FolderTransport:
-    if config.delivery.type != "folder":
-        raise ConfigError(f"delivery.type: {config.delivery.type} delivery is not available in this version")
+def make_transport(config: GatewayConfig, folders: Folders) -> Transport:
+    if config.delivery.type == "sftp":
+        return SftpTransport(
+            Endpoint.from_settings(config.delivery.settings, base=config.base_dir, where="delivery")
+        )
     return FolderTransport(folders.journals)
 
 
-def make_sources(config: GatewayConfig) -> list[FolderSource]:
-    sources = []
+def make_sources(config: GatewayConfig, folders: Folders) -> list[Source]:
+    sources: list[Source] = []
     for source in config.sources:
-        if source.type != "folder":
-            raise ConfigError(
-                f"sources.{source.name}: {source.type} sources are not available in this version"
-            )
-        sources.append(FolderSource(source))
+        if source.type == "sftp":
+            sources.append(SftpSource(source, base=config.base_dir, staging=folders.staging))
+        else:
+            sources.append(FolderSource(source))
     return sources
 
 
@@ -126,7 +130,7 @@ class Daemon:
         self.folders.ensure(sources=self.config.sources)
         lock = _single_instance(self.folders.var / "gateway.lock")
         store = open_store(self.config)
-        sources = make_sources(self.config)
+        sources = make_sources(self.config, self.folders)
         intake = Intake(self.config, store, self.folders, clock=self._clock)
         journals = JournalService(
             self.config, store, self.folders, make_transport(self.config, self.folders), clock=self._clock
@@ -152,7 +156,7 @@ class Daemon:
 
         watcher = scheduler = None
         if not self.once:
-            watcher = FolderWatcher([source.folder for source in sources], self._wake)
+            watcher = FolderWatcher([s.folder for s in sources if isinstance(s, FolderSource)], self._wake)
             watcher.start()
             scheduler = BackgroundScheduler(timezone=self._zone)
             scheduler.add_job(
@@ -169,7 +173,7 @@ class Daemon:
         try:
             while not self._stop.is_set():
                 self._one_iteration(sources, intake, journals, store)
-                waiting = [s.next_stable_in() for s in sources if s.next_stable_in() is not None]
+                waiting = [w for w in (s.next_stable_in() for s in sources) if w is not None]
                 if self.once and (not waiting or time.monotonic() > deadline):
                     break
                 timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting if w is not None)])
@@ -192,7 +196,7 @@ class Daemon:
         return 0
 
     def _one_iteration(
-        self, sources: list[FolderSource], intake: Intake, journals: JournalService, store: SqliteStore
+        self, sources: list[Source], intake: Intake, journals: JournalService, store: SqliteStore
     ) -> None:
         for source in sources:
             try:
@@ -200,6 +204,7 @@ class Daemon:
             except SourceError as error:
                 log.warning("source %s: %s", source.name, error)
                 store.log_event("source-error", source.name, str(error), now=self._clock())
+                self._record_endpoint(store, source)
                 continue
             for candidate in candidates:
                 if self._stop.is_set():
@@ -213,6 +218,8 @@ class Daemon:
                     # The daemon never dies on a file: log it, and the next scan tries again.
                     log.exception("file %s: unexpected error (tried again at the next scan)", candidate.name)
                     store.log_event("file-error", candidate.name, repr(error), now=self._clock())
+            source.end_batch()
+            self._record_endpoint(store, source)
         if self._stop.is_set():
             return
         try:
@@ -221,9 +228,21 @@ class Daemon:
                 journals.seal()
                 store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
             journals.deliver_approved()
+            self._record_endpoint(store, journals.transport)
         except Exception as error:
             log.exception("sealing or delivering journals failed (tried again at the next round)")
             store.log_event("journal-error", "", repr(error), now=self._clock())
+
+    @staticmethod
+    def _record_endpoint(store: SqliteStore, endpoint: object) -> None:
+        """For `status`: an SFTP endpoint's last success and last error (never a secret)."""
+        name = getattr(endpoint, "name", "delivery")
+        if hasattr(endpoint, "last_success"):
+            state = {
+                "last_success": endpoint.last_success,
+                "last_error": getattr(endpoint, "last_error", None),
+            }
+            store.set_meta(f"endpoint:{name}", json.dumps(state))
 
     def _missed_scheduled_seal(self, store: SqliteStore) -> bool:
         """True when a scheduled seal fell due while the gateway was not running (run it once now)."""

@@ -89,6 +89,7 @@ class JournalService:
         self._store = store
         self._folders = folders
         self._transport = transport
+        self.transport = transport
         self._clock = clock
         self._file_mode = file_mode
         self._clients = {client.id: client for client in config.clients}

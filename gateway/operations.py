@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from gateway import config as config_module
 from gateway.adapters.folder import is_being_written, is_temporary_name
+from gateway.adapters.sftp import Endpoint
 from gateway.config import GatewayConfig
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.domain.identity import mask_identities, mask_identity
@@ -55,9 +56,15 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
             if not os.access(source.path, os.R_OK | os.W_OK | os.X_OK):
                 problems.append(f"sources.{source.name}: {source.path} must be readable and writable")
         elif source.type == "sftp":
-            problems.append(f"sources.{source.name}: sftp sources are not available in this version")
+            try:
+                Endpoint.from_settings(source.settings, base=config.base_dir, where=f"sources.{source.name}")
+            except (ConfigError, OSError) as error:
+                problems.append(str(error))
     if config.delivery.type == "sftp":
-        problems.append("delivery.type: sftp delivery is not available in this version")
+        try:
+            Endpoint.from_settings(config.delivery.settings, base=config.base_dir, where="delivery")
+        except (ConfigError, OSError) as error:
+            problems.append(str(error))
     if problems:
         raise ConfigError(f"{config.path}: " + "; ".join(problems))
     out.write(
@@ -227,6 +234,10 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
             ],
             "journals": [_journal_json(r) for r in journals],
             "delivered_journals": len(store.journals(states=[JournalState.DELIVERED])),
+            "endpoints": {
+                key.removeprefix("endpoint:"): json.loads(value)
+                for key, value in store.meta_items("endpoint:").items()
+            },
             "last_events": [
                 {
                     "at": at,
@@ -259,7 +270,13 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
         out.write("  " + _journal_line(record) + "\n")
     if not journals:
         out.write("  none\n")
-    out.write(f"journals delivered: {status['delivered_journals']}\n\nlast events:\n")
+    out.write(f"journals delivered: {status['delivered_journals']}\n")
+    for name, state in status["endpoints"].items():
+        out.write(
+            f"sftp {name}: last success {state.get('last_success') or 'never'}; "
+            f"last error {_masked_text(state.get('last_error')) or 'none'}\n"
+        )
+    out.write("\nlast events:\n")
     for event in status["last_events"]:
         out.write(f"  {event['at']} {event['kind']} {event['subject']}: {event['detail']}\n")
     if not status["last_events"]:

@@ -34,7 +34,8 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
-from gateway.adapters.folder import Candidate, FolderSource, fsync_folder, move_durably, sha256_file
+from gateway.adapters import Candidate, Source
+from gateway.adapters.folder import fsync_folder, move_durably, sha256_file
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import mask_identities
@@ -79,6 +80,7 @@ class Folders:
     quarantine: Path
     sent: Path
     spool: Path
+    staging: Path  # files downloaded from SFTP sources, until they are archived
     attachments: Path  # accepted cases' attachments by SHA-256, until their journal is built
 
     @classmethod
@@ -96,6 +98,7 @@ class Folders:
             quarantine=var / "quarantine",
             sent=var / "sent",
             spool=var / "spool",
+            staging=var / "staging",
             attachments=var / "attachments",
         )
 
@@ -246,7 +249,7 @@ class Intake:
 
     # -- one file ------------------------------------------------------------------------------
 
-    def process(self, candidate: Candidate, source: FolderSource) -> IntakeResult | None:
+    def process(self, candidate: Candidate, source: Source) -> IntakeResult | None:
         """Claim, judge, commit and publish one finished file; None when it vanished meanwhile."""
         try:
             sha256 = sha256_file(candidate.path)
@@ -255,6 +258,23 @@ class Intake:
         except OSError as error:
             raise SourceError(f"{candidate.path}: cannot read: {error.strerror or error}") from error
         if self._retry_after.get((str(candidate.path), sha256), 0.0) > time.monotonic():
+            return None
+        done = (
+            self._store.done_file(source=candidate.source, name=candidate.name, sha256=sha256)
+            if source.remote
+            else None
+        )
+        if done is not None:
+            # Received and receipted before, but a crash came before the source was tidied (an
+            # SFTP file not yet moved away): finish that, and do not receive it a second time.
+            log.info(
+                "file %s from %s was received before (%s): tidying the source",
+                candidate.name,
+                candidate.source,
+                done.status,
+            )
+            candidate.path.unlink(missing_ok=True)
+            source.finish(candidate, accepted=done.status in ("accepted", "partially-accepted"))
             return None
         now = self._clock()
         record = self._store.claim_file(
@@ -304,7 +324,7 @@ class Intake:
         return result
 
     def _incomplete(
-        self, record: FileRecord, error: IncompleteFileError, *, source: FolderSource, candidate: Candidate
+        self, record: FileRecord, error: IncompleteFileError, *, source: Source, candidate: Candidate
     ) -> IntakeResult | None:
         """A file that ends in the middle: probably still being written. Wait, don't reject it.
 
@@ -476,7 +496,7 @@ class Intake:
         fsync_folder(folder)
         return final, sha256_file(temporary), previous
 
-    def _publish(self, file_id: int, *, source: FolderSource | None, candidate: Candidate | None) -> None:
+    def _publish(self, file_id: int, *, source: Source | None, candidate: Candidate | None) -> None:
         """Steps after the commit: receipt to its final name, original to its final place, done."""
         record = self._store.file(file_id)
         if record.state is not FileState.JUDGED:
@@ -495,7 +515,7 @@ class Intake:
             move_durably(original, final)
             final.chmod(self._file_mode)  # the producer's mode may let others read personal data
         if source is not None and candidate is not None:
-            source.finish(candidate)
+            source.finish(candidate, accepted=record.status in ("accepted", "partially-accepted"))
         else:
             self._remove_done_marker(record)
         self._store.mark_done(record.id, final_path=str(final), now=self._clock())
@@ -512,7 +532,7 @@ class Intake:
         self,
         record: FileRecord,
         *,
-        source: FolderSource | None,
+        source: Source | None,
         candidate: Candidate | None,
         incomplete: bool = False,
     ) -> IntakeResult:

@@ -25,6 +25,7 @@ from pathlib import Path
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from gateway.adapters import Candidate
 from gateway.config import SourceConfig
 from gateway.errors import PermanentDeliveryError, SourceError, TemporaryDeliveryError
 
@@ -35,17 +36,6 @@ TEMPORARY_SUFFIXES = (".part", ".tmp")
 DEFAULT_MAX_FILES_PER_SCAN = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A finished file in a source, ready to be claimed."""
-
-    source: str
-    name: str
-    path: Path
-    size: int
-    mtime_ns: int
-
-
 def is_temporary_name(name: str) -> bool:
     """Never taken: a producer's temporary name, or any hidden file (.gitkeep, .DS_Store, ...)."""
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
@@ -54,6 +44,45 @@ def is_temporary_name(name: str) -> bool:
 def is_being_written(name: str) -> bool:
     """A producer's temporary name: a rename into the final name is probably coming."""
     return name.endswith(TEMPORARY_SUFFIXES) or (name.startswith(".") and "." in name[1:])
+
+
+class StabilityTracker:
+    """Size and mtime unchanged for ``stable_seconds`` on the gateway's own clock since first sight.
+
+    Shared by the folder and SFTP sources: a copy may carry an old mtime and the producer's clock
+    may be skewed, so only our monotonic clock decides how long a file has been still.
+    """
+
+    def __init__(self, stable_seconds: float, clock: Callable[[], float]) -> None:
+        self._stable_seconds = stable_seconds
+        self._clock = clock
+        self._seen: dict[str, tuple[int, int, float]] = {}  # name -> (size, mtime, since)
+
+    def observe(self, present: dict[str, tuple[int, int]]) -> set[str]:
+        """Record what a listing shows (name -> (size, mtime)); return the names that are stable."""
+        now = self._clock()
+        stable = set()
+        for name, shape in present.items():
+            seen = self._seen.get(name)
+            if seen is None or seen[:2] != shape:
+                self._seen[name] = (*shape, now)
+            elif now - seen[2] >= self._stable_seconds:
+                stable.add(name)
+        for gone in set(self._seen) - set(present):
+            del self._seen[gone]
+        return stable
+
+    def forget(self, name: str) -> None:
+        self._seen.pop(name, None)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def next_stable_in(self) -> float | None:
+        if not self._seen:
+            return None
+        now = self._clock()
+        return max(0.0, min(since + self._stable_seconds - now for _, _, since in self._seen.values()))
 
 
 class FolderSource:
@@ -70,20 +99,18 @@ class FolderSource:
         self.name = config.name
         self.folder = config.path
         self._pattern = config.pattern
-        self._stable_seconds = config.stable_seconds
         self._done_marker = config.done_marker
-        self._clock = clock
         self._max_per_scan = max_per_scan
-        # name -> (size, mtime_ns, first seen with that size and mtime, on our clock)
-        self._seen: dict[str, tuple[int, int, float]] = {}
+        self._stability = StabilityTracker(config.stable_seconds, clock)
         self._warned_links: set[str] = set()
         #: Files under a temporary name at the last scan: a producer is about to rename one.
         self.being_written = 0
+        self.remote = False
 
     def scan(self) -> list[Candidate]:
-        now = self._clock()
         ready: list[Candidate] = []
-        present: set[str] = set()
+        present: dict[str, tuple[int, int]] = {}
+        found: dict[str, Candidate] = {}
         markers: set[str] = set()
         try:
             entries = list(os.scandir(self.folder))
@@ -112,36 +139,31 @@ class FolderSource:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved away between listing and stat
-            present.add(name)
+            candidate = Candidate(self.name, name, Path(entry.path), info.st_size, info.st_mtime_ns)
             if self._done_marker:
                 if name + self._done_marker in markers:
-                    ready.append(Candidate(self.name, name, Path(entry.path), info.st_size, info.st_mtime_ns))
+                    ready.append(candidate)
                 continue
-            seen = self._seen.get(name)
-            if seen is None or seen[:2] != (info.st_size, info.st_mtime_ns):
-                self._seen[name] = (info.st_size, info.st_mtime_ns, now)
-                continue
-            if now - seen[2] >= self._stable_seconds:
-                ready.append(Candidate(self.name, name, Path(entry.path), info.st_size, info.st_mtime_ns))
-        for gone in set(self._seen) - present:
-            del self._seen[gone]
+            present[name] = (info.st_size, info.st_mtime_ns)
+            found[name] = candidate
+        ready += [found[name] for name in self._stability.observe(present)]
         ready.sort(key=lambda candidate: (candidate.mtime_ns, candidate.name))
         return ready[: self._max_per_scan]
 
     def waiting(self) -> int:
         """Files in the folder that are not finished yet or not yet taken."""
-        return len(self._seen)
+        return len(self._stability)
 
     def next_stable_in(self) -> float | None:
         """Seconds until the earliest unfinished file could be stable; None when none waits."""
-        if not self._seen or self._done_marker:
-            return None
-        now = self._clock()
-        return max(0.0, min(since + self._stable_seconds - now for _, _, since in self._seen.values()))
+        return None if self._done_marker else self._stability.next_stable_in()
 
-    def finish(self, candidate: Candidate) -> None:
+    def end_batch(self) -> None:
+        """Nothing to close for a local folder."""
+
+    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
         """After the original has been moved away: remove its done-marker and forget it."""
-        self._seen.pop(candidate.name, None)
+        self._stability.forget(candidate.name)
         if self._done_marker:
             (self.folder / (candidate.name + self._done_marker)).unlink(missing_ok=True)
 

@@ -332,6 +332,19 @@ class SqliteStore:
             raise StoreError(f"no file with id {file_id}")
         return self._file(row)
 
+    def done_file(self, *, source: str, name: str, sha256: str) -> FileRecord | None:
+        """A file from this source, under this name and with these bytes, already fully received."""
+        row = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND name = ? AND sha256 = ? AND state = 'done' "
+            "ORDER BY id DESC LIMIT 1",
+            (source, name, sha256),
+        ).fetchone()
+        return None if row is None else self._file(row)
+
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        rows = self._db.execute("SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key", (prefix + "%",))
+        return {str(key): str(value) for key, value in rows}
+
     def release_attempt(self, file_id: int, note: str) -> None:
         """The attempt was not a failure (the file was not finished): do not count it."""
         with self._tx() as db:
