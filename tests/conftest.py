@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sshd_server import sshd  # noqa: F401  (the real-sshd fixture, for tests/test_sftp.py)
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "lst-exempel-2026-11-24.xml"
 #: Every test validates "as of" this day, so that the samples never age into other findings.
