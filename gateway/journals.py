@@ -15,7 +15,6 @@ A crash anywhere repeats from step 1 at the next start and ends with the journal
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -44,6 +43,7 @@ from gateway.formats.journal import (
 from gateway.pipeline import Folders
 from gateway.store import JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
+from gateway.validation import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ class JournalService:
         self._config = config
         self._store = store
         self._folders = folders
-        self._transport = transport
         self.transport = transport
         self._clock = clock
         self._file_mode = file_mode
@@ -137,9 +136,7 @@ class JournalService:
         try:
             local, record = self._built(record)
             assert record.file_name is not None and record.sha256 is not None and record.size is not None
-            delivery = self._transport.deliver(
-                record.file_name, local, sha256=record.sha256, size=record.size
-            )
+            delivery = self.transport.deliver(record.file_name, local, sha256=record.sha256, size=record.size)
             self._write_receipt(record, delivery)
             self._store.record_delivered(record.journal_id, now=self._clock())
         except PermanentDeliveryError as error:
@@ -174,7 +171,7 @@ class JournalService:
             "journal %s delivered as %s to %s",
             record.journal_id,
             record.file_name,
-            self._transport.destination,
+            self.transport.destination,
         )
         return DeliveryResult(record.journal_id, record.file_name, True)
 
@@ -263,7 +260,7 @@ class JournalService:
             file_name=record.file_name,
             size=delivery.size,
             sha256=delivery.sha256,
-            transport=self._transport.kind,
+            transport=self.transport.kind,
             destination=delivery.destination,
             delivered=self._clock(),
             attempts=record.attempts,
@@ -283,10 +280,5 @@ class JournalService:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        return sha256_of(handle)
