@@ -11,6 +11,18 @@ from tests.sshd_server import sshd  # noqa: F401  (the real-sshd fixture, for te
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "lst-exempel-2026-11-24.xml"
+#: The sample client and an inbox folder source, as the repository's gateway.toml has them.
+SAMPLE_CONFIG = """
+[[clients]]
+id = "lst-exempel"
+orgnr = "202100-0001"
+name = "Länsstyrelsen i Exempellän"
+
+[[sources]]
+name = "erp"
+type = "folder"
+path = "inbox"
+"""
 #: Every test validates "as of" this day, so that the samples never age into other findings.
 TODAY = date(2026, 11, 25)
 

@@ -11,20 +11,10 @@ import pytest
 
 from gateway.cli import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from gateway.domain.rules import all_rules
-from tests.conftest import EXAMPLE, REPO, broken_copy
+from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
 
 AS_OF = ["--as-of", "2026-11-25"]
-CONFIG = """
-[[clients]]
-id = "lst-exempel"
-orgnr = "202100-0001"
-name = "Länsstyrelsen i Exempellän"
-
-[[sources]]
-name = "erp"
-type = "folder"
-path = "inbox"
-"""
+CONFIG = SAMPLE_CONFIG
 
 
 @pytest.fixture(autouse=True)

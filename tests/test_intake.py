@@ -20,22 +20,11 @@ from gateway.journals import JournalService
 from gateway.pipeline import FAULT_INJECTION_ENV, Folders, Intake
 from gateway.store import FileState, JournalState
 from gateway.store.sqlite import SqliteStore
-from tests.conftest import EXAMPLE, REPO
+from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 PACKAGE = REPO / "tests" / "data" / "valid" / "bilagor-i-paket.zip"
-CONFIG = """
-[[clients]]
-id = "lst-exempel"
-orgnr = "202100-0001"
-name = "Länsstyrelsen i Exempellän"
-
-[[sources]]
-name = "erp"
-type = "folder"
-path = "inbox"
-stable_seconds = 0.001
-"""
+CONFIG = SAMPLE_CONFIG + "stable_seconds = 0.001\n"
 KV = {"k": "urn:inkasso-gateway:kvittens:1"}
 
 
