@@ -129,22 +129,25 @@ def big_file(workdir: Path, cases: int) -> None:
     )
 
 
+def unique_example(tag: str) -> str:
+    """The example file with its FilId, case references and claim numbers made unique by ``tag``."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace("<Lopnummer>1</Lopnummer>", "")
+    text = text.replace("LST-EXEMPEL-20261124-01", f"BENCH-{tag}")
+    for reference in ("LST-2026-0412", "LST-2026-0419", "LST-2026-0425"):
+        text = text.replace(reference, f"{reference}-{tag}")
+    for invoice in ("2026-10877", "2026-10912", "2026-10913", "501-4711-2026"):
+        text = text.replace(f">{invoice}<", f">{invoice}-{tag}<")
+    return text
+
+
 def many_files(workdir: Path, files: int) -> None:
     folder = workdir / "gateway-b"
     fresh_gateway(folder)
     staging = workdir / "staging-b"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    text = EXAMPLE.read_text(encoding="utf-8")
     for number in range(files):
-        single = text.replace("LST-EXEMPEL-20261124-01", f"BENCH-B-{number}").replace(
-            "<Lopnummer>1</Lopnummer>", ""
-        )
-        for reference in ("LST-2026-0412", "LST-2026-0419", "LST-2026-0425"):
-            single = single.replace(reference, f"{reference}-{number}")
-        for invoice in ("2026-10877", "2026-10912", "2026-10913", "501-4711-2026"):
-            single = single.replace(f">{invoice}<", f">{invoice}-{number}<")
-        (staging / f"export-{number:05d}.xml").write_text(single, encoding="utf-8")
+        (staging / f"export-{number:05d}.xml").write_text(unique_example(f"B{number}"), encoding="utf-8")
     daemon = start_daemon(folder)
     try:
         dropped = time.monotonic()
@@ -167,13 +170,9 @@ def latency(workdir: Path, rounds: int) -> None:
     daemon = start_daemon(folder)
     samples = []
     try:
-        text = EXAMPLE.read_text(encoding="utf-8")
         for number in range(rounds):
             source = workdir / "one.xml"
-            single = text.replace("LST-EXEMPEL-20261124-01", f"BENCH-C-{number}")
-            for reference in ("LST-2026-0412", "LST-2026-0419", "LST-2026-0425"):
-                single = single.replace(reference, f"{reference}-C{number}")
-            source.write_text(single, encoding="utf-8")
+            source.write_text(unique_example(f"C{number}"), encoding="utf-8")
             # A file the daemon just moved out of the inbox makes inotify hold later events for
             # half a second (watchdog pairs the two halves of a rename): one file at a time is
             # measured on a quiet inbox, as a lone nightly export would arrive.
