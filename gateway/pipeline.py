@@ -26,11 +26,14 @@ import signal
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
@@ -91,7 +94,7 @@ class Folders:
             receipts=base / "outbox" / "receipts",
             journal_receipts=base / "outbox" / "receipts" / "journals",
             journals=config.delivery.path or base / "outbox" / "journals",  # default under data_dir
-            reports=base / "outbox" / "reports",
+            reports=config.reports.path or base / "outbox" / "reports",
             var=var,
             archive=var / "archive",
             rejected=var / "rejected",
@@ -284,6 +287,7 @@ class Intake:
             sha256=sha256,
             size=candidate.size,
             now=now,
+            written_at=datetime.fromtimestamp(candidate.mtime_ns / 1e9, tz=UTC),
         )
         if record.attempts > self._max_attempts:
             return self.quarantine(record, source=source, candidate=candidate)
@@ -445,7 +449,7 @@ class Intake:
                 sequence=verdict.header.sequence,
                 case_count=len(verdict.cases),
                 accepted=accepted,
-                accepted_capital_ore=int(verdict.accepted_capital * 100),
+                accepted_capital_ore=_ore(verdict.accepted_capital),
                 receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
                 receipt_path=str(receipt_path),
                 receipt_sha256=receipt_sha256,
@@ -453,6 +457,8 @@ class Intake:
                 final_path=str(final_path),
                 judged_at=now,
                 expected_journal=journal_ids.get(min(accepted_positions)) if accepted_positions else None,
+                client_id=client_id,
+                **_tally(verdict),
             )
         )
         log.info(
@@ -592,6 +598,7 @@ class Intake:
                 final_path=str(final_path),
                 judged_at=now,
                 expected_journal=None,
+                finding_counts=((finding.code, finding.severity.value, 1),),
             )
         )
         self._store.log_event("file-quarantined", record.name, reason, now=now)
@@ -611,6 +618,31 @@ class Intake:
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
             stale.unlink(missing_ok=True)
         return finished
+
+
+def _tally(verdict: FileVerdict) -> dict[str, Any]:
+    """A verdict's cases and öre by outcome, and its findings per (code, severity), for reports."""
+    counts = dict.fromkeys(CaseStatus, 0)
+    capital = {status: Decimal(0) for status in CaseStatus}
+    findings: Counter[tuple[str, str]] = Counter((f.code, f.severity.value) for f in verdict.findings)
+    for outcome in verdict.cases:
+        counts[outcome.status] += 1
+        capital[outcome.status] += outcome.capital
+        for finding in outcome.findings:
+            findings[(finding.code, finding.severity.value)] += 1
+    return {
+        "rejected_count": counts[CaseStatus.REJECTED],
+        "duplicate_count": counts[CaseStatus.DUPLICATE],
+        "capital_in_ore": _ore(sum(capital.values(), Decimal(0))),
+        "rejected_capital_ore": _ore(capital[CaseStatus.REJECTED]),
+        "duplicate_capital_ore": _ore(capital[CaseStatus.DUPLICATE]),
+        "finding_counts": tuple((code, severity, n) for (code, severity), n in sorted(findings.items())),
+    }
+
+
+def _ore(kronor: Decimal) -> int:
+    # Amounts have at most two decimals (the schema's fractionDigits): exact in öre.
+    return int(kronor * 100)
 
 
 def _temporary_receipt(final: Path) -> Path:

@@ -237,7 +237,7 @@ class SftpSource:
                 if fnmatch.fnmatch(name, self._pattern):
                     present[name] = (entry.st_size or 0, entry.st_mtime or 0)
             ready = sorted(self._stability.observe(present), key=lambda n: (present[n][1], n))
-            candidates = [self._download(sftp, name, present[name][0]) for name in ready]
+            candidates = [self._download(sftp, name, *present[name]) for name in ready]
         except HostKeyError as error:
             raise self._failed(error) from error
         except (OSError, EOFError, paramiko.SSHException) as error:
@@ -248,8 +248,12 @@ class SftpSource:
         self.last_success = datetime.now(UTC).isoformat(timespec="seconds")
         return candidates
 
-    def _download(self, sftp: paramiko.SFTPClient, name: str, size: int) -> Candidate:
-        """Copy a remote file to local staging (temp, fsync, rename) and check its size."""
+    def _download(self, sftp: paramiko.SFTPClient, name: str, size: int, mtime: int) -> Candidate:
+        """Copy a remote file to local staging (temp, fsync, rename) and check its size.
+
+        The copy keeps the remote modification time: when the producer finished the file, from
+        which the drop-to-receipt latency is measured.
+        """
         local = self._staging / name
         temporary = self._staging / f".{name}.download"
         with sftp.open(_remote(self.endpoint.remote_dir, name), "rb") as remote:
@@ -263,6 +267,8 @@ class SftpSource:
         if received != size:
             temporary.unlink()
             raise OSError(f"{name}: downloaded {received} bytes but the server listed {size}")
+        if mtime:
+            os.utime(temporary, (mtime, mtime))
         temporary.replace(local)
         fsync_folder(self._staging)
         return Candidate(self.name, name, local, size, int(local.stat().st_mtime_ns))

@@ -52,6 +52,47 @@ class FileRecord:
     receipt_sha256: str | None
     final_path: str | None
     last_error: str | None
+    previous_receipt_sha256: str | None = None
+    written_at: datetime | None = None  # the file's modification time when claimed
+    judged_at: datetime | None = None
+    finished_at: datetime | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    """One received file as the reconciliation report counts it."""
+
+    id: int
+    source: str
+    name: str
+    client_id: str | None
+    state: FileState
+    status: str | None
+    received_at: datetime
+    written_at: datetime | None
+    finished_at: datetime | None
+    case_count: int
+    accepted_count: int
+    rejected_count: int
+    duplicate_count: int
+    capital_in_ore: int
+    accepted_capital_ore: int
+    rejected_capital_ore: int
+    duplicate_capital_ore: int
+    receipt_path: str | None
+    final_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMismatch:
+    """A file whose journaled cases in the store disagree with what its verdict recorded."""
+
+    file_name: str
+    accepted_count: int
+    stored_cases: int
+    accepted_capital_ore: int
+    stored_capital_ore: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +161,15 @@ class Judgement:
     #: The open journal the receipt names for the accepted cases; the commit fails if it was
     #: sealed in between (by `journal seal` in another process), and the file is judged again.
     expected_journal: str | None
+    # For the reconciliation report: every case and krona of the file by outcome, and the
+    # findings per (rule code, severity). Accepted = case_count - rejected - duplicate.
+    client_id: str | None = None
+    rejected_count: int = 0
+    duplicate_count: int = 0
+    capital_in_ore: int = 0
+    rejected_capital_ore: int = 0
+    duplicate_capital_ore: int = 0
+    finding_counts: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,13 @@ from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
 from gateway.errors import StoreError
 from gateway.store import (
+    CaseMismatch,
     FileRecord,
     FileState,
     JournalRecord,
     JournalState,
     Judgement,
+    ReceivedFile,
     StoredCase,
 )
 
@@ -122,6 +124,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE journals ADD COLUMN lease_holder TEXT;
     ALTER TABLE journals ADD COLUMN retry_at TEXT
     """,
+    # 3: what the reconciliation report and the statistics need: when the producer finished the
+    # file (its modification time: drop-to-receipt latency), the client, every case and krona of
+    # a file by outcome, and the findings per rule code. Files judged before this version did not
+    # record their rejected and duplicate cases' capital: they count as 0.
+    """
+    ALTER TABLE files ADD COLUMN written_at TEXT;
+    ALTER TABLE files ADD COLUMN client_id TEXT;
+    ALTER TABLE files ADD COLUMN rejected_count INTEGER;
+    ALTER TABLE files ADD COLUMN duplicate_count INTEGER;
+    ALTER TABLE files ADD COLUMN capital_in_ore INTEGER;
+    ALTER TABLE files ADD COLUMN rejected_capital_ore INTEGER;
+    ALTER TABLE files ADD COLUMN duplicate_capital_ore INTEGER;
+    UPDATE files SET rejected_count = case_count - accepted_count, duplicate_count = 0,
+        capital_in_ore = accepted_capital_ore, rejected_capital_ore = 0, duplicate_capital_ore = 0
+        WHERE state != 'claimed';
+    CREATE INDEX files_received ON files(received_at);
+    CREATE INDEX cases_file ON cases(file_row);
+    CREATE TABLE file_findings (
+        file_row INTEGER NOT NULL REFERENCES files(id),
+        code TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        findings INTEGER NOT NULL,
+        PRIMARY KEY (file_row, code, severity)
+    );
+    CREATE INDEX events_subject ON events(subject)
+    """,
 )
 
 #: Who holds a delivery lease: this machine and process.
@@ -129,7 +157,8 @@ LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 _FILE_COLUMNS = (
     "id, source, name, path, sha256, size, state, attempts, received_at, status, receipt_path, "
-    "receipt_sha256, final_path, last_error"
+    "receipt_sha256, final_path, last_error, previous_receipt_sha256, written_at, judged_at, finished_at, "
+    "client_id"
 )
 _JOURNAL_COLUMNS = (
     "j.id, j.client_id, j.sequence, j.state, j.needs_review, j.opened_at, j.sealed_at, j.approved_by, "
@@ -285,6 +314,11 @@ class SqliteStore:
             receipt_sha,
             final,
             err,
+            previous,
+            written,
+            judged,
+            finished,
+            client_id,
         ) = row
         return FileRecord(
             id=int(id_),  # type: ignore[call-overload]
@@ -301,10 +335,23 @@ class SqliteStore:
             receipt_sha256=None if receipt_sha is None else str(receipt_sha),
             final_path=None if final is None else str(final),
             last_error=None if err is None else str(err),
+            previous_receipt_sha256=None if previous is None else str(previous),
+            written_at=_moment(None if written is None else str(written)),
+            judged_at=_moment(None if judged is None else str(judged)),
+            finished_at=_moment(None if finished is None else str(finished)),
+            client_id=None if client_id is None else str(client_id),
         )
 
     def claim_file(
-        self, *, source: str, name: str, path: str, sha256: str, size: int, now: datetime
+        self,
+        *,
+        source: str,
+        name: str,
+        path: str,
+        sha256: str,
+        size: int,
+        now: datetime,
+        written_at: datetime | None = None,
     ) -> FileRecord:
         with self._tx() as db:
             row = db.execute(
@@ -314,9 +361,9 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 cursor = db.execute(
-                    "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?)",
-                    (source, name, path, sha256, size, _iso(now)),
+                    "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at, "
+                    "written_at) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?)",
+                    (source, name, path, sha256, size, _iso(now), _iso(written_at)),
                 )
                 file_id = cursor.lastrowid
             else:
@@ -421,8 +468,9 @@ class SqliteStore:
             db.execute(
                 "UPDATE files SET state = 'judged', status = ?, client_orgnr = ?, file_id = ?, sequence = ?, "
                 "case_count = ?, accepted_count = ?, accepted_capital_ore = ?, receipt_id = ?, receipt_path = ?, "
-                "receipt_sha256 = ?, previous_receipt_sha256 = ?, final_path = ?, judged_at = ?, last_error = NULL "
-                "WHERE id = ?",
+                "receipt_sha256 = ?, previous_receipt_sha256 = ?, final_path = ?, judged_at = ?, last_error = NULL, "
+                "client_id = ?, rejected_count = ?, duplicate_count = ?, capital_in_ore = ?, "
+                "rejected_capital_ore = ?, duplicate_capital_ore = ? WHERE id = ?",
                 (
                     judgement.status,
                     judgement.client_orgnr,
@@ -437,8 +485,21 @@ class SqliteStore:
                     judgement.previous_receipt_sha256,
                     judgement.final_path,
                     _iso(judgement.judged_at),
+                    judgement.client_id,
+                    judgement.rejected_count,
+                    judgement.duplicate_count,
+                    judgement.capital_in_ore,
+                    judgement.rejected_capital_ore,
+                    judgement.duplicate_capital_ore,
                     judgement.file_id,
                 ),
+            )
+            db.executemany(
+                "INSERT INTO file_findings (file_row, code, severity, findings) VALUES (?, ?, ?, ?)",
+                [
+                    (judgement.file_id, code, severity, count)
+                    for code, severity, count in judgement.finding_counts
+                ],
             )
             head = db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
             if (head[0] if head else GENESIS_SHA256) != judgement.previous_receipt_sha256:
@@ -718,6 +779,156 @@ class SqliteStore:
             "SELECT id FROM cases WHERE reference = ? ORDER BY id", (reference,)
         ).fetchall()
         return [self.case_by_row(row_id) for (row_id,) in rows]
+
+    # -- reports, audit, trace: read-only ------------------------------------------------------
+
+    def received_files(self, start: datetime, end: datetime) -> Iterator[ReceivedFile]:
+        """Every file received in [start, end), oldest first (a cursor: a year of files is fine)."""
+        rows = self._db.execute(
+            "SELECT id, source, name, client_id, state, status, received_at, written_at, finished_at, "
+            "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
+            "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "
+            "COALESCE(rejected_capital_ore, 0), COALESCE(duplicate_capital_ore, 0), receipt_path, final_path "
+            "FROM files WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
+            (_iso(start), _iso(end)),
+        )
+        for row in rows:
+            values = list(row)
+            values[4] = FileState(values[4])
+            values[6] = datetime.fromisoformat(values[6])
+            values[7] = _moment(values[7])
+            values[8] = _moment(values[8])
+            yield ReceivedFile(*values)
+
+    def case_mismatches(self, start: datetime, end: datetime) -> list[CaseMismatch]:
+        """Judged files received in [start, end) whose stored cases do not match their verdict."""
+        rows = self._db.execute(
+            "SELECT f.name, f.accepted_count, COUNT(c.id), f.accepted_capital_ore, COALESCE(SUM(c.capital_ore), 0) "
+            "FROM files f LEFT JOIN cases c ON c.file_row = f.id "
+            "WHERE f.received_at >= ? AND f.received_at < ? AND f.state != 'claimed' GROUP BY f.id "
+            "HAVING COUNT(c.id) != f.accepted_count OR COALESCE(SUM(c.capital_ore), 0) != f.accepted_capital_ore",
+            (_iso(start), _iso(end)),
+        )
+        return [CaseMismatch(*row) for row in rows]
+
+    def capital_by_state(
+        self, start: datetime, end: datetime, client_id: str | None
+    ) -> list[tuple[str, int, int]]:
+        """Where the cases of files received in [start, end) are now: (state, cases, öre)."""
+        rows = self._db.execute(
+            "SELECT CASE WHEN c.withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE j.state END AS now_in, "
+            "COUNT(*), SUM(c.capital_ore) FROM cases c JOIN files f ON f.id = c.file_row "
+            "JOIN journals j ON j.id = c.journal_row "
+            "WHERE f.received_at >= ? AND f.received_at < ? AND (? IS NULL OR c.client_id = ?) GROUP BY now_in",
+            (_iso(start), _iso(end), client_id, client_id),
+        )
+        return [(str(state), int(count), int(ore)) for state, count, ore in rows]
+
+    def journal_sequences(self) -> dict[str, list[int]]:
+        """Every client's journal sequence numbers in use."""
+        sequences: dict[str, list[int]] = {}
+        for client, sequence in self._db.execute(
+            "SELECT client_id, sequence FROM journals WHERE sequence IS NOT NULL ORDER BY client_id, sequence"
+        ):
+            sequences.setdefault(str(client), []).append(int(sequence))
+        return sequences
+
+    def finding_counts(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[datetime, str | None, str, str, int]]:
+        """(received, client id, code, severity, findings) per file received in [start, end)."""
+        rows = self._db.execute(
+            "SELECT f.received_at, f.client_id, ff.code, ff.severity, ff.findings "
+            "FROM file_findings ff JOIN files f ON f.id = ff.file_row "
+            "WHERE f.received_at >= ? AND f.received_at < ? ORDER BY f.received_at",
+            (_iso(start), _iso(end)),
+        )
+        for received, client, code, severity, findings in rows:
+            yield datetime.fromisoformat(received), client, code, severity, int(findings)
+
+    def file_findings(self, file_id: int) -> list[tuple[str, str, int]]:
+        rows = self._db.execute(
+            "SELECT code, severity, findings FROM file_findings WHERE file_row = ? ORDER BY code", (file_id,)
+        )
+        return [(str(code), str(severity), int(n)) for code, severity, n in rows]
+
+    def journals_touched(self, start: datetime, end: datetime) -> list[JournalRecord]:
+        """Journals sealed, approved or delivered in [start, end), and those not yet delivered."""
+        bounds = (_iso(start), _iso(end))
+        rows = self._db.execute(
+            f"SELECT {_JOURNAL_COLUMNS} FROM journals j WHERE j.state != 'delivered' "
+            "OR (j.sealed_at >= ? AND j.sealed_at < ?) OR (j.approved_at >= ? AND j.approved_at < ?) "
+            "OR (j.delivered_at >= ? AND j.delivered_at < ?) ORDER BY j.client_id, j.sequence, j.id",
+            bounds * 3,
+        )
+        return [self._journal(row) for row in rows]
+
+    def cases_awaiting_review(self, *, limit: int) -> list[StoredCase]:
+        """Cases in sealed journals held for a person's approval (manual review, M16)."""
+        rows = self._db.execute(
+            "SELECT c.id FROM cases c JOIN journals j ON j.id = c.journal_row "
+            "WHERE j.state = 'sealed' AND c.withdrawn_at IS NULL ORDER BY j.id, c.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [self.case_by_row(row_id) for (row_id,) in rows]
+
+    def receipt_chain(self) -> list[FileRecord]:
+        """Every file with a committed receipt, in the order of the receipt chain (oldest first).
+
+        Follows each receipt's recorded predecessor from the genesis value; a record whose
+        predecessor is not in the chain (which the store's commit rule prevents) ends up last.
+        """
+        rows = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE state != 'claimed' ORDER BY id")
+        by_previous: dict[str, FileRecord] = {}
+        strays: list[FileRecord] = []
+        for row in rows:
+            record = self._file(row)
+            if record.previous_receipt_sha256 in by_previous or record.previous_receipt_sha256 is None:
+                strays.append(record)
+            else:
+                by_previous[record.previous_receipt_sha256] = record
+        chain: list[FileRecord] = []
+        link = GENESIS_SHA256
+        while link in by_previous:
+            record = by_previous.pop(link)
+            chain.append(record)
+            link = record.receipt_sha256 or ""
+        return chain + strays + list(by_previous.values())
+
+    def events_about(self, subjects: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        if not subjects:
+            return []
+        marks = ", ".join("?" for _ in subjects)
+        rows = self._db.execute(
+            f"SELECT at, kind, subject, detail FROM events WHERE subject IN ({marks}) ORDER BY id",
+            tuple(subjects),
+        )
+        return [(str(at), str(kind), str(subject), str(detail)) for at, kind, subject, detail in rows]
+
+    def cases_of_file(self, file_id: int, *, limit: int) -> tuple[int, list[StoredCase]]:
+        """How many cases of a file were journaled, and the first ``limit`` of them."""
+        (count,) = self._db.execute("SELECT COUNT(*) FROM cases WHERE file_row = ?", (file_id,)).fetchone()
+        rows = self._db.execute(
+            "SELECT id FROM cases WHERE file_row = ? ORDER BY position LIMIT ?", (file_id, limit)
+        ).fetchall()
+        return int(count), [self.case_by_row(row_id) for (row_id,) in rows]
+
+    def files_of_journal(self, journal_id: str) -> list[FileRecord]:
+        rows = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE id IN "
+            "(SELECT DISTINCT file_row FROM cases WHERE journal_row = ?) ORDER BY id",
+            (_row_of(journal_id),),
+        )
+        return [self._file(row) for row in rows]
+
+    def file_of_case(self, case_row: int) -> FileRecord:
+        row = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE id = (SELECT file_row FROM cases WHERE id = ?)",
+            (case_row,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no case with row {case_row}")
+        return self._file(row)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
