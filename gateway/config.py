@@ -32,6 +32,8 @@ DEFAULT_SCAN_SECONDS = 10.0
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 DEFAULT_SCHEDULE = "0 16 * * mon-fri"
+#: The daily reconciliation report, for the day before: just after midnight.
+DEFAULT_REPORT_SCHEDULE = "30 0 * * *"
 
 SFTP_KEYS = frozenset(
     {"host", "port", "username", "key_file", "passphrase_file", "passphrase_env", "known_hosts", "remote_dir"}
@@ -67,6 +69,14 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsConfig:
+    #: Cron (in [gateway].timezone) for the daily report of the previous day; None: on demand only.
+    schedule: str | None = DEFAULT_REPORT_SCHEDULE
+    #: Where reports are written; None: <data_dir>/outbox/reports.
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RulesConfig:
     strict_sequence: bool = False
     postal_directory: Path | None = None
@@ -88,6 +98,7 @@ class GatewayConfig:
     sources: tuple[SourceConfig, ...]
     delivery: DeliveryConfig
     rules: RulesConfig
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -181,7 +192,7 @@ class _Checker:
         return value
 
 
-_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules"})
+_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports"})
 _GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
@@ -191,6 +202,7 @@ _SOURCE = frozenset(
 )
 _DELIVERY = frozenset({"type", "path", "schedule", "review"} | SFTP_KEYS)
 _RULES = frozenset({"strict_sequence", "postal_directory", "max_attachment_bytes"})
+_REPORTS = frozenset({"schedule", "path"})
 
 
 def load(path: Path) -> GatewayConfig:
@@ -255,6 +267,14 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         except (OSError, ValueError) as error:
             check.problem("rules.postal_directory", str(error))
 
+    reports_table = check.table(top.get("reports", {}), "reports", _REPORTS)
+    report_schedule = check.get(reports_table, "schedule", "reports", str, DEFAULT_REPORT_SCHEDULE).strip()
+    if report_schedule:
+        _check_cron(check, "reports.schedule", report_schedule)
+    reports = ReportsConfig(
+        schedule=report_schedule or None, path=resolve(check.get(reports_table, "path", "reports", str, None))
+    )
+
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
     return GatewayConfig(
@@ -269,6 +289,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         sources=tuple(sources),
         delivery=delivery,
         rules=rules,
+        reports=reports,
     )
 
 
@@ -362,13 +383,7 @@ def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | 
     # Without a path, folder delivery goes to <data_dir>/outbox/journals (decided by the daemon).
     path = check.get(table, "path", "delivery", str, None)
     schedule = check.get(table, "schedule", "delivery", str, DEFAULT_SCHEDULE)
-    if len(schedule.split()) != 5:
-        check.problem("delivery.schedule", f"must be a cron expression of five fields, not {schedule!r}")
-    else:
-        try:
-            CronTrigger.from_crontab(schedule)
-        except ValueError as error:
-            check.problem("delivery.schedule", f"not a valid cron expression ({error}): {schedule!r}")
+    _check_cron(check, "delivery.schedule", schedule)
     review = check.choice(table, "review", "delivery", ("auto", "manual"), "auto")
     settings = {key: table[key] for key in table if key in SFTP_KEYS}
     if kind == "sftp":
@@ -376,3 +391,13 @@ def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | 
             if required not in table:
                 check.problem(f"delivery.{required}", "required for sftp delivery")
     return DeliveryConfig(kind, resolve(path), schedule, review, settings)
+
+
+def _check_cron(check: _Checker, key: str, schedule: str) -> None:
+    if len(schedule.split()) != 5:
+        check.problem(key, f"must be a cron expression of five fields, not {schedule!r}")
+        return
+    try:
+        CronTrigger.from_crontab(schedule)
+    except ValueError as error:
+        check.problem(key, f"not a valid cron expression ({error}): {schedule!r}")

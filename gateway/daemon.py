@@ -32,11 +32,13 @@ from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, SourceError, StoreError
 from gateway.journals import JournalService, Transport
 from gateway.pipeline import Folders, Intake
+from gateway.reporting import build_report, write_report
 from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
 LAST_SCHEDULED_SEAL = "last_scheduled_seal"
+LAST_SCHEDULED_REPORT = "last_scheduled_report"
 #: A scheduled seal that starts late (a busy loop, a suspended VM) still runs: APScheduler's
 #: default grace of 1 s silently drops a job that starts 2.5 s late.
 MISFIRE_GRACE_SECONDS = 6 * 3600
@@ -109,6 +111,7 @@ class Daemon:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._seal_requested = threading.Event()
+        self._report_requested = threading.Event()
         self._zone = ZoneInfo(config.timezone)
         self.folders = Folders.from_config(config)
 
@@ -121,6 +124,10 @@ class Daemon:
 
     def request_seal(self) -> None:
         self._seal_requested.set()
+        self._wake.set()
+
+    def request_report(self) -> None:
+        self._report_requested.set()
         self._wake.set()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -150,9 +157,13 @@ class Daemon:
         recovered = intake.recover()
         if recovered:
             log.info("finished %d file(s) that a previous run had committed", recovered)
-        if self._missed_scheduled_seal(store):
+        if self._missed(store, LAST_SCHEDULED_SEAL, self.config.delivery.schedule):
             log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
             self._seal_requested.set()
+        report_schedule = self.config.reports.schedule
+        if report_schedule and self._missed(store, LAST_SCHEDULED_REPORT, report_schedule):
+            log.info("a scheduled report was missed while the gateway was stopped: writing it now")
+            self._report_requested.set()
 
         watcher = scheduler = None
         if not self.once:
@@ -166,6 +177,14 @@ class Daemon:
                 max_instances=1,
                 misfire_grace_time=MISFIRE_GRACE_SECONDS,
             )
+            if report_schedule:
+                scheduler.add_job(
+                    self.request_report,
+                    CronTrigger.from_crontab(report_schedule, timezone=self._zone),
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=MISFIRE_GRACE_SECONDS,
+                )
             scheduler.start()
         deadline = (
             time.monotonic() + 30 + 10 * max((s.stable_seconds for s in self.config.sources), default=0)
@@ -232,6 +251,31 @@ class Daemon:
         except Exception as error:
             log.exception("sealing or delivering journals failed (tried again at the next round)")
             store.log_event("journal-error", "", repr(error), now=self._clock())
+        if self._report_requested.is_set():
+            self._report_requested.clear()
+            self._write_daily_report(store)
+
+    def _write_daily_report(self, store: SqliteStore) -> None:
+        """The scheduled report: the whole of the previous day in the gateway's zone."""
+        now = self._clock()
+        day = now.astimezone(self._zone).date() - timedelta(days=1)
+        try:
+            report = build_report(store, self.config, period_from=day, period_to=day, client=None, now=now)
+            written = write_report(report, self.folders.reports)
+        except Exception as error:
+            log.exception("writing the report of %s failed (it is written at the next start)", day)
+            store.log_event("report-error", day.isoformat(), repr(error), now=now)
+            return
+        store.set_meta(LAST_SCHEDULED_REPORT, now.isoformat())
+        if report.balanced:
+            log.info("report of %s written: %s; everything accounted for", day, written[0])
+        else:
+            log.warning(
+                "report of %s written: %s; NOT accounted for: %d item(s)",
+                day,
+                written[0],
+                len(report.discrepancies) + len(report.gaps),
+            )
 
     @staticmethod
     def _record_endpoint(store: SqliteStore, endpoint: object) -> None:
@@ -244,14 +288,14 @@ class Daemon:
             }
             store.set_meta(f"endpoint:{name}", json.dumps(state))
 
-    def _missed_scheduled_seal(self, store: SqliteStore) -> bool:
-        """True when a scheduled seal fell due while the gateway was not running (run it once now)."""
+    def _missed(self, store: SqliteStore, key: str, schedule: str) -> bool:
+        """True when a scheduled job fell due while the gateway was not running (run it once now)."""
         now = self._clock()
-        last = store.get_meta(LAST_SCHEDULED_SEAL)
+        last = store.get_meta(key)
         if last is None:
-            store.set_meta(LAST_SCHEDULED_SEAL, now.isoformat())
+            store.set_meta(key, now.isoformat())
             return False
-        trigger = CronTrigger.from_crontab(self.config.delivery.schedule, timezone=self._zone)
+        trigger = CronTrigger.from_crontab(schedule, timezone=self._zone)
         since = datetime.fromisoformat(last) + timedelta(seconds=1)
         due = trigger.get_next_fire_time(None, since.astimezone(self._zone))
         return due is not None and due <= now

@@ -1,0 +1,401 @@
+"""Reports: fill a :class:`~gateway.domain.report.Report` from the store and write it out.
+
+The store is read with one cursor per question (a year of files is streamed, not loaded); the
+only files touched are the receipts, originals and sent journals whose existence the report
+checks. Written atomically to ``outbox/reports/``: one HTML page and one CSV per table.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from gateway import __version__
+from gateway.adapters.folder import write_atomically
+from gateway.config import GatewayConfig
+from gateway.domain.identity import mask_identities, mask_identity
+from gateway.domain.report import (
+    TALLY_COUNTS,
+    UNKNOWN_CLIENT,
+    AttentionCase,
+    CapitalByState,
+    Discrepancy,
+    FileTally,
+    JournalLine,
+    Report,
+    ReportStamp,
+    RuleTally,
+    SequenceGap,
+    find_gaps,
+    format_ore,
+    summarise_latency,
+)
+from gateway.domain.rules import RULESET_VERSION
+from gateway.formats.report_csv import CSV_TABLES, write_report_csv
+from gateway.formats.report_html import write_report_html
+from gateway.pipeline import Folders
+from gateway.store import FileState, JournalRecord, ReceivedFile, StoredCase
+from gateway.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+#: A file still in progress this long after it arrived is not accounted for (the gateway gives up
+#: on a file after its attempts; only a stopped gateway leaves one longer).
+STUCK_AFTER = timedelta(hours=24)
+#: Cases waiting for a person, listed in the report (the rest are counted).
+ATTENTION_LIMIT = 200
+#: What the report's file names start with.
+REPORT_PREFIX = "avstamning"
+
+_FILE_STATUS_FIELD = {
+    "accepted": "accepted",
+    "partially-accepted": "partially_accepted",
+    "rejected": "rejected",
+    "duplicate": "duplicate",
+    "quarantined": "quarantined",
+}
+
+
+class _Tally:
+    """A mutable FileTally while the rows stream past."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, received: ReceivedFile) -> None:
+        counts = self.counts
+        counts["files"] += 1
+        if received.state is FileState.CLAIMED or received.status is None:
+            counts["in_progress"] += 1
+            return
+        counts[_FILE_STATUS_FIELD.get(received.status, "in_progress")] += 1
+        counts["cases"] += received.case_count
+        counts["cases_journaled"] += received.accepted_count
+        counts["cases_rejected"] += received.rejected_count
+        counts["cases_duplicate"] += received.duplicate_count
+        counts["capital_in_ore"] += received.capital_in_ore
+        counts["capital_journaled_ore"] += received.accepted_capital_ore
+        counts["capital_rejected_ore"] += received.rejected_capital_ore
+        counts["capital_duplicate_ore"] += received.duplicate_capital_ore
+
+    def freeze(self, day: date, source: str, client: str) -> FileTally:
+        return FileTally(day, source, client, **self.counts)
+
+
+def period_bounds(period_from: date, period_to: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start of the first day, start of the day after the last) in the gateway's zone."""
+    start = datetime.combine(period_from, time(), tzinfo=zone)
+    end = datetime.combine(period_to + timedelta(days=1), time(), tzinfo=zone)
+    return start, end
+
+
+def build_report(
+    store: SqliteStore,
+    config: GatewayConfig,
+    *,
+    period_from: date,
+    period_to: date,
+    client: str | None,
+    now: datetime,
+) -> Report:
+    """Everything received in the period (and where it is now), as of ``now``."""
+    zone = ZoneInfo(config.timezone)
+    start, end = period_bounds(period_from, period_to, zone)
+    folders = Folders.from_config(config)
+    discrepancies: list[Discrepancy] = []
+
+    tallies: dict[tuple[date, str, str], _Tally] = defaultdict(_Tally)
+    drop_to_receipt: list[float] = []
+    for received in store.received_files(start, end):
+        owner = received.client_id or UNKNOWN_CLIENT
+        if client is not None and owner != client:
+            continue
+        tallies[(received.received_at.astimezone(zone).date(), received.source, owner)].add(received)
+        discrepancies.extend(_file_problems(received, now))
+        if received.finished_at is not None and received.written_at is not None:
+            drop_to_receipt.append(max(0.0, (received.finished_at - received.written_at).total_seconds()))
+    rows = [tally.freeze(*key) for key, tally in sorted(tallies.items())]
+    for row in rows:
+        discrepancies.extend(_unbalanced(row))
+
+    for mismatch in store.case_mismatches(start, end):
+        discrepancies.append(
+            Discrepancy(
+                "journaled-cases",
+                mismatch.file_name,
+                f"Kvittot godkände {mismatch.accepted_count} ärenden ({mismatch.accepted_capital_ore} öre) men "
+                f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) finns i journalerna.",
+                f"The receipt accepted {mismatch.accepted_count} cases ({mismatch.accepted_capital_ore} öre) but "
+                f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) are in the journals.",
+            )
+        )
+
+    gaps: list[SequenceGap] = []
+    for client_id, sequences in sorted(store.journal_sequences().items()):
+        if client is not None and client_id != client:
+            continue
+        gap = find_gaps(client_id, sequences)
+        if gap is not None:
+            gaps.append(gap)
+
+    journals = [
+        journal
+        for journal in store.journals_touched(start, end)
+        if client is None or journal.client_id == client
+    ]
+    seal_to_delivery = [
+        (journal.delivered_at - journal.sealed_at).total_seconds()
+        for journal in journals
+        if journal.delivered_at is not None
+        and journal.sealed_at is not None
+        and start <= journal.delivered_at < end
+    ]
+    for journal in journals:
+        discrepancies.extend(_journal_problems(journal, folders))
+
+    rules = _rule_tallies(store.finding_counts(start, end), zone, client)
+    attention = [
+        _attention(case)
+        for case in store.cases_awaiting_review(limit=ATTENTION_LIMIT)
+        if client is None or case.client_id == client
+    ]
+    return Report(
+        period_from=period_from,
+        period_to=period_to,
+        client=client,
+        stamp=ReportStamp(now, __version__, RULESET_VERSION, config.sha256, config.timezone),
+        tallies=rows,
+        journals=[_journal_line(journal) for journal in journals],
+        capital_by_state=[
+            CapitalByState(state, cases, ore)
+            for state, cases, ore in store.capital_by_state(start, end, client)
+        ],
+        gaps=gaps,
+        discrepancies=discrepancies,
+        rules=rules,
+        latencies=[
+            summarise_latency("drop-to-receipt", drop_to_receipt),
+            summarise_latency("seal-to-delivery", seal_to_delivery),
+        ],
+        attention=attention,
+    )
+
+
+def _file_problems(received: ReceivedFile, now: datetime) -> Iterable[Discrepancy]:
+    if received.state is not FileState.DONE:
+        if now - received.received_at > STUCK_AFTER:
+            yield Discrepancy(
+                "stuck",
+                received.name,
+                f"Filen togs emot {received.received_at:%Y-%m-%d %H:%M} UTC och har ännu inget slutligt kvitto.",
+                f"The file arrived {received.received_at:%Y-%m-%d %H:%M} UTC and has no final receipt yet.",
+            )
+        return
+    if not received.receipt_path or not Path(received.receipt_path).is_file():
+        yield Discrepancy(
+            "receipt-missing",
+            received.name,
+            f"Kvittot saknas: {received.receipt_path}",
+            f"The receipt is missing: {received.receipt_path}",
+        )
+    if not received.final_path or not Path(received.final_path).is_file():
+        yield Discrepancy(
+            "original-missing",
+            received.name,
+            f"Originalfilen finns inte där den lades: {received.final_path}",
+            f"The original is not where it was put: {received.final_path}",
+        )
+
+
+def _unbalanced(row: FileTally) -> Iterable[Discrepancy]:
+    subject = f"{row.day} {row.source} {row.client}"
+    if row.files != row.files_accounted:
+        yield Discrepancy(
+            "file-counts",
+            subject,
+            f"{row.files} filer in men {row.files_accounted} redovisade.",
+            f"{row.files} files in but {row.files_accounted} accounted for.",
+        )
+    if row.cases != row.cases_accounted:
+        yield Discrepancy(
+            "case-counts",
+            subject,
+            f"{row.cases} ärenden in men {row.cases_accounted} redovisade.",
+            f"{row.cases} cases in but {row.cases_accounted} accounted for.",
+        )
+    if row.capital_in_ore != row.capital_accounted_ore:
+        yield Discrepancy(
+            "capital",
+            subject,
+            f"Kapitalbelopp in {row.capital_in_ore} öre men {row.capital_accounted_ore} öre redovisade.",
+            f"Capital in {row.capital_in_ore} öre but {row.capital_accounted_ore} öre accounted for.",
+        )
+
+
+def _journal_problems(journal: JournalRecord, folders: Folders) -> Iterable[Discrepancy]:
+    if journal.delivered_at is None:
+        return
+    sent = folders.sent / journal.file_name if journal.file_name else None
+    if sent is None or not sent.is_file():
+        yield Discrepancy(
+            "sent-missing",
+            journal.journal_id,
+            f"Journalen är levererad men dess fil saknas i {folders.sent}.",
+            f"The journal was delivered but its file is missing from {folders.sent}.",
+        )
+
+
+def _rule_tallies(
+    rows: Iterable[tuple[datetime, str | None, str, str, int]], zone: ZoneInfo, client: str | None
+) -> list[RuleTally]:
+    files: dict[tuple[date, str, str, str], int] = defaultdict(int)
+    findings: dict[tuple[date, str, str, str], int] = defaultdict(int)
+    for received, client_id, code, severity, count in rows:
+        owner = client_id or UNKNOWN_CLIENT
+        if client is not None and owner != client:
+            continue
+        key = (received.astimezone(zone).date(), owner, code, severity)
+        files[key] += 1
+        findings[key] += count
+    return [RuleTally(*key, files=files[key], findings=findings[key]) for key in sorted(files)]
+
+
+def _journal_line(journal: JournalRecord) -> JournalLine:
+    return JournalLine(
+        journal_id=journal.journal_id,
+        client=journal.client_id,
+        sequence=journal.sequence,
+        state=journal.state.value,
+        case_count=journal.case_count,
+        capital_ore=journal.capital_ore,
+        sealed_at=journal.sealed_at,
+        approved_at=journal.approved_at,
+        delivered_at=journal.delivered_at,
+        file_name=journal.file_name,
+    )
+
+
+def _attention(case: StoredCase) -> AttentionCase:
+    journal_case = case.journal_case
+    debtor = journal_case.debtors[0] if journal_case.debtors else None
+    protected = any(d.protected for d in journal_case.debtors)
+    address = None
+    if debtor is not None and not protected:
+        address = ", ".join(
+            part
+            for part in (*debtor.street_lines, f"{debtor.postal_code or ''} {debtor.town or ''}".strip())
+            if part
+        )
+    return AttentionCase(
+        reference=case.reference,
+        client=case.client_id,
+        journal_id=case.journal_id or "",
+        masked_identity=mask_identity(debtor.identity) if debtor else "",
+        capital_ore=journal_case.capital_ore,
+        protected=protected,
+        address=address,
+    )
+
+
+def report_base_name(period_from: date, period_to: date, client: str | None) -> str:
+    """``avstamning-2026-11-24``, ``avstamning-2026-11-01--2026-11-30-lst-exempel``."""
+    period = period_from.isoformat() if period_from == period_to else f"{period_from}--{period_to}"
+    return f"{REPORT_PREFIX}-{period}" + (f"-{client}" if client else "")
+
+
+def write_report(report: Report, folder: Path) -> list[Path]:
+    """The HTML page and one CSV per table, each written atomically; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    base = report_base_name(report.period_from, report.period_to, report.client)
+    written: list[Path] = []
+    html = io.BytesIO()
+    write_report_html(html, report)
+    target = folder / f"{base}.html"
+    write_atomically(target, html.getvalue())
+    written.append(target)
+    for table in CSV_TABLES:
+        text = io.StringIO(newline="")
+        write_report_csv(text, report, table)
+        target = folder / f"{base}.{table}.csv"
+        # With a byte-order mark: without one, Excel reads UTF-8 as Latin-1 and mangles å, ä, ö.
+        write_atomically(target, text.getvalue().encode("utf-8-sig"))
+        written.append(target)
+    return written
+
+
+def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
+    """The report in a few lines for the terminal: what is not accounted for first."""
+    total = report.total
+    scope = report.client or "alla uppdragsgivare / all clients"
+    period = report.period_from.isoformat() + (
+        "" if report.period_from == report.period_to else f" -- {report.period_to}"
+    )
+    out.write(f"Avstämning / Reconciliation {period}, {scope}\n")
+    if not report.balanced:
+        out.write(f"NOT ACCOUNTED FOR ({len(report.discrepancies) + len(report.gaps)}):\n")
+        for gap in report.gaps:
+            numbers = ", ".join(str(n) for n in gap.missing)
+            out.write(f"  [sequence-gap] {gap.client}: journal number(s) {numbers} never used\n")
+        for item in report.discrepancies:
+            out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
+    else:
+        out.write("Everything accounted for.\n")
+    out.write(
+        f"Files in: {total.files} = accepted {total.accepted} + partially accepted {total.partially_accepted} "
+        f"+ rejected {total.rejected} + duplicate {total.duplicate} + quarantined {total.quarantined} "
+        f"+ in progress {total.in_progress}\n"
+        f"Cases in: {total.cases} = journaled {total.cases_journaled} + rejected {total.cases_rejected} "
+        f"+ duplicate {total.cases_duplicate}\n"
+        f"Capital in: {format_ore(total.capital_in_ore)} kr = journaled {format_ore(total.capital_journaled_ore)} "
+        f"+ rejected {format_ore(total.capital_rejected_ore)} + duplicate {format_ore(total.capital_duplicate_ore)}\n"
+        f"Delivered in the period: {format_ore(report.delivered_capital_ore)} kr in "
+        f"{len(report.delivered)} journal(s)\n"
+    )
+    for path in written:
+        out.write(f"written: {path}\n")
+
+
+def summary_json(report: Report, written: list[Path]) -> dict[str, Any]:
+    """The report's figures for a monitoring system (the full tables are in the CSV files)."""
+    total = report.total
+    return {
+        "period_from": report.period_from.isoformat(),
+        "period_to": report.period_to.isoformat(),
+        "client": report.client,
+        "balanced": report.balanced,
+        "discrepancies": [
+            {
+                "kind": d.kind,
+                "subject": mask_identities(d.subject),
+                "message_sv": d.message_sv,
+                "message_en": d.message_en,
+            }
+            for d in report.discrepancies
+        ],
+        "sequence_gaps": [{"client": gap.client, "missing": list(gap.missing)} for gap in report.gaps],
+        "totals": {name: getattr(total, name) for name in TALLY_COUNTS},
+        "delivered_capital_ore": report.delivered_capital_ore,
+        "journals": {
+            state: len(report.journals_in(state)) for state in ("open", "sealed", "approved", "delivered")
+        },
+        "latencies": [
+            {
+                "name": latency.name,
+                "count": latency.count,
+                "median_seconds": latency.median_seconds,
+                "p95_seconds": latency.p95_seconds,
+                "max_seconds": latency.max_seconds,
+            }
+            for latency in report.latencies
+        ],
+        "gateway_version": report.stamp.gateway_version,
+        "ruleset_version": report.stamp.ruleset_version,
+        "config_sha256": report.stamp.config_sha256,
+        "written": [str(path) for path in written],
+    }
