@@ -111,6 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[configured], help="sources, queue, journals, last errors")
     status.add_argument("--format", choices=("text", "json"), default="text")
 
+    report = commands.add_parser(
+        "report",
+        parents=[configured],
+        help="write the reconciliation report (HTML and CSV) to outbox/reports",
+        description="Reconcile files, cases, kronor and journals for a period (default: today), write "
+        "the report as HTML and CSV to the reports folder, and print a summary. Exit 1 when anything "
+        "is not accounted for.",
+    )
+    report.add_argument("--from", dest="period_from", type=_iso_date, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="period_to", type=_iso_date, metavar="YYYY-MM-DD")
+    report.add_argument("--client", metavar="CLIENT", help="one client's files and journals only")
+    report.add_argument("--format", choices=("text", "json"), default="text", help="of the printed summary")
+
+    audit = commands.add_parser("audit", help="verify receipts, originals and sent journals")
+    audit_actions = audit.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    verify = audit_actions.add_parser(
+        "verify",
+        parents=[configured],
+        help="check the receipt chain and every original and sent journal against its receipt",
+    )
+    verify.add_argument("--from", dest="period_from", type=_iso_date, metavar="YYYY-MM-DD")
+    verify.add_argument("--to", dest="period_to", type=_iso_date, metavar="YYYY-MM-DD")
+
+    trace = commands.add_parser(
+        "trace", parents=[configured], help="the whole history of a file, a case or a journal"
+    )
+    trace.add_argument("key", metavar="FILE|CASE-REF|JOURNAL-ID")
+
     config_command = commands.add_parser("config", help="check the configuration")
     config_actions = config_command.add_subparsers(dest="action", required=True, parser_class=_Parser)
     config_actions.add_parser(

@@ -12,7 +12,9 @@ import json
 import os
 from datetime import datetime
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
+from gateway import audit, reporting
 from gateway import config as config_module
 from gateway.adapters.folder import is_being_written, is_temporary_name
 from gateway.adapters.sftp import Endpoint
@@ -24,6 +26,7 @@ from gateway.journals import JournalService
 from gateway.logs import setup_logging
 from gateway.pipeline import Folders
 from gateway.store import FileState, JournalRecord, JournalState
+from gateway.trace import Tracer
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,6 +41,12 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return _config_check(config, out)
     if args.command == "status":
         return _status(config, out, as_json=args.format == "json")
+    if args.command == "report":
+        return _report(config, args, out)
+    if args.command == "audit":
+        return _audit(config, args, out)
+    if args.command == "trace":
+        return _trace(config, args.key, out)
     return _journal(config, args, out)
 
 
@@ -281,4 +290,60 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
         out.write(f"  {event['at']} {event['kind']} {event['subject']}: {event['detail']}\n")
     if not status["last_events"]:
         out.write("  none\n")
+    return EXIT_OK
+
+
+def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
+    zone = ZoneInfo(config.timezone)
+    today = utc_now().astimezone(zone).date()
+    period_to = args.period_to or today
+    period_from = args.period_from or period_to
+    if period_from > period_to:
+        raise ConfigError(f"--from {period_from} is after --to {period_to}")
+    if args.client is not None and args.client not in {client.id for client in config.clients}:
+        raise ConfigError(f"--client {args.client}: not a client in {config.path}")
+    store = open_store(config)
+    try:
+        report = reporting.build_report(
+            store, config, period_from=period_from, period_to=period_to, client=args.client, now=utc_now()
+        )
+    finally:
+        store.close()
+    written = reporting.write_report(report, Folders.from_config(config).reports)
+    if args.format == "json":
+        json.dump(reporting.summary_json(report, written), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        reporting.write_summary(report, written, out)
+    return EXIT_OK if report.balanced else EXIT_FAILED
+
+
+def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(config)
+    try:
+        result = audit.verify(
+            store,
+            Folders.from_config(config),
+            zone=ZoneInfo(config.timezone),
+            period_from=args.period_from,
+            period_to=args.period_to,
+        )
+    finally:
+        store.close()
+    audit.write_result(result, out)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _trace(config: GatewayConfig, key: str, out: TextIO) -> int:
+    store = open_store(config)
+    try:
+        found = Tracer(store, Folders.from_config(config), ZoneInfo(config.timezone)).trace(key, out)
+    finally:
+        store.close()
+    if not found:
+        out.write(
+            f"nothing known as {mask_identities(key)!r}: give a file name or SHA-256 (at least 12 hex), "
+            "an accepted case's ArendeReferens, or a journal id (e.g. lst-exempel-j1 or lst-exempel-000001)\n"
+        )
+        return EXIT_FAILED
     return EXIT_OK

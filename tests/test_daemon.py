@@ -648,7 +648,9 @@ def test_a_withdrawn_case_is_left_out_of_the_delivered_journal(make_gateway: Mak
     ]
 
     gw.cli("journal", "seal")
-    gw.cli("journal", "send")
+    # The running daemon may already be delivering the sealed journal (then `send` says so and
+    # exits 1): either way it is delivered once.
+    gw.cli("journal", "send", check=False)
     path = gw.journals / "lst-exempel-000001.xml"
     wait_for(path.exists, timeout=20, what="the journal delivered", daemon=daemon)
     journal = parse_journal(path)

@@ -1,0 +1,206 @@
+"""`inkasso-gateway trace FILE|CASE-REF|JOURNAL-ID`: the whole history of one thing, in time order.
+
+A file: when it arrived (and when its producer finished writing it), each attempt that failed,
+the verdict and the findings per rule, the receipt, where the original went, and the journals its
+cases joined. A case: its file, its own findings (read from the receipt), its journal and that
+journal's sealing, approval and delivery. A journal: its files, cases, sealing, approval, each
+delivery attempt, the delivered file and its journal receipt. Identity numbers are masked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from gateway.domain.identity import mask_identities
+from gateway.domain.report import format_ore
+from gateway.formats.receipt import NAMESPACE as RECEIPT_NAMESPACE
+from gateway.pipeline import Folders
+from gateway.store import FileRecord, JournalRecord, StoredCase
+from gateway.store.sqlite import SqliteStore
+
+_RECEIPT = "{" + RECEIPT_NAMESPACE + "}"
+#: Cases of one file listed by `trace FILE` (the rest are counted).
+CASES_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: datetime | None
+    text: str
+
+
+def _when(moment: datetime | None, zone: ZoneInfo) -> str:
+    return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Tracer:
+    def __init__(self, store: SqliteStore, folders: Folders, zone: ZoneInfo) -> None:
+        self._store = store
+        self._folders = folders
+        self._zone = zone
+
+    def trace(self, key: str, out: TextIO) -> bool:
+        """Print the history of what ``key`` names; False when nothing is known by it."""
+        found = False
+        journal = self._find_journal(key)
+        if journal is not None:
+            self._print(f"Journal {journal.journal_id}", self._journal_steps(journal, with_files=True), out)
+            found = True
+        for record in self._store.file_by_name_or_sha(Path(key).name):
+            self._print(
+                f"File {mask_identities(record.name)} (sha256 {record.sha256[:12]})",
+                self._file_steps(record),
+                out,
+            )
+            found = True
+        for case in self._store.cases_by_reference(key):
+            self._print(
+                f"Case {mask_identities(case.reference)} (client {case.client_id})",
+                self._case_steps(case),
+                out,
+            )
+            found = True
+        return found
+
+    def _print(self, title: str, steps: Iterable[Step], out: TextIO) -> None:
+        out.write(title + "\n")
+        for step in sorted(steps, key=lambda s: (s.at is None, s.at or datetime.min)):
+            out.write(f"  {_when(step.at, self._zone):<19}  {step.text}\n")
+        out.write("\n")
+
+    # -- finding things --------------------------------------------------------------------------
+
+    def _find_journal(self, key: str) -> JournalRecord | None:
+        by_id = self._store.journal(key)
+        if by_id is not None:
+            return by_id
+        stem = key.removesuffix(".kvittens.xml")
+        for journal in self._store.journals():
+            if journal.file_name and stem in (journal.file_name, Path(journal.file_name).stem):
+                return journal
+            if journal.sequence is not None and stem == f"{journal.client_id}-{journal.sequence:06d}":
+                return journal
+        return None
+
+    # -- histories -------------------------------------------------------------------------------
+
+    def _file_steps(self, record: FileRecord) -> Iterator[Step]:
+        if record.written_at is not None:
+            yield Step(record.written_at, "written by the producer (the file's modification time)")
+        yield Step(
+            record.received_at, f"picked up from source {record.source}: {record.size} bytes, attempt 1"
+        )
+        for at, kind, _, detail in self._store.events_about([record.name]):
+            yield Step(datetime.fromisoformat(at), f"{kind}: {mask_identities(detail)}")
+        if record.status is None:
+            yield Step(None, f"in progress (attempts so far: {record.attempts})")
+            return
+        findings = self._store.file_findings(record.id)
+        summary = ", ".join(
+            f"{code} x{n}" + (" (warning)" if severity == "warning" else "") for code, severity, n in findings
+        )
+        yield Step(
+            record.judged_at,
+            f"judged {record.status}" + (f"; findings: {summary}" if summary else "; no findings"),
+        )
+        if record.receipt_path:
+            yield Step(record.judged_at, f"receipt {record.receipt_path}")
+        if record.final_path:
+            yield Step(record.finished_at, f"original moved to {record.final_path}")
+        count, cases = self._store.cases_of_file(record.id, limit=CASES_LISTED)
+        journals = Counter(case.journal_id for case in cases)
+        if count:
+            for journal_id, listed in journals.items():
+                yield Step(
+                    record.judged_at, f"cases joined journal {journal_id}: {listed} of the first {len(cases)}"
+                )
+            if count > len(cases):
+                yield Step(record.judged_at, f"... {count} cases journaled in all")
+            for journal_id in journals:
+                journal = self._store.journal(journal_id) if journal_id else None
+                if journal is not None:
+                    yield from self._journal_steps(journal, with_files=False)
+
+    def _case_steps(self, case: StoredCase) -> Iterator[Step]:
+        record = self._store.file_of_case(case.id)
+        yield Step(
+            record.received_at,
+            f"arrived in file {mask_identities(record.name)} from source {record.source} (sha256 {record.sha256[:12]})",
+        )
+        yield Step(
+            record.judged_at,
+            f"accepted ({format_ore(case.journal_case.capital_ore)} kr, {len(case.journal_case.claims)} claim(s)); "
+            f"receipt {record.receipt_path}",
+        )
+        if record.receipt_path:
+            for finding in _case_findings(Path(record.receipt_path), case.reference):
+                yield Step(record.judged_at, f"  finding {finding}")
+        if case.withdrawn_reason is not None:
+            yield Step(None, f"withdrawn from its journal: {mask_identities(case.withdrawn_reason)}")
+        if case.journal_id:
+            yield Step(record.judged_at, f"joined journal {case.journal_id}")
+            journal = self._store.journal(case.journal_id)
+            if journal is not None:
+                yield from self._journal_steps(journal, with_files=False)
+
+    def _journal_steps(self, journal: JournalRecord, *, with_files: bool) -> Iterator[Step]:
+        name = journal.journal_id
+        if with_files:
+            yield Step(journal.opened_at, f"journal {name} opened for client {journal.client_id}")
+            for record in self._store.files_of_journal(name):
+                yield Step(
+                    record.judged_at, f"cases from file {mask_identities(record.name)} ({record.status})"
+                )
+        if journal.sealed_at is not None:
+            yield Step(
+                journal.sealed_at,
+                f"journal {name} sealed as number {journal.sequence}: {journal.case_count} cases, "
+                f"{format_ore(journal.capital_ore)} kr"
+                + (", held for review" if journal.needs_review else ""),
+            )
+        if journal.approved_at is not None:
+            yield Step(journal.approved_at, f"journal {name} approved by {journal.approved_by}")
+        if journal.built_at is not None:
+            yield Step(
+                journal.built_at,
+                f"journal {name} built: {journal.file_name} (sha256 {(journal.sha256 or '')[:12]})",
+            )
+        for at, kind, _, detail in self._store.events_about([name]):
+            yield Step(datetime.fromisoformat(at), f"journal {name} {kind}: {mask_identities(detail)}")
+        if journal.delivered_at is not None:
+            receipt = self._folders.journal_receipts / f"{journal.file_name}.kvittens.xml"
+            yield Step(
+                journal.delivered_at,
+                f"journal {name} delivered as {journal.file_name} after {journal.attempts} attempt(s); "
+                f"journal receipt {receipt}",
+            )
+        else:
+            yield Step(None, f"journal {name} is {journal.state.value}, not delivered yet")
+
+
+def _case_findings(receipt: Path, reference: str) -> Iterator[str]:
+    """The findings a receipt lists for one case (streamed: a receipt can hold 100,000 cases)."""
+    if not receipt.is_file():
+        return
+    try:
+        for _, element in etree.iterparse(
+            str(receipt), events=("end",), tag=_RECEIPT + "Arende", resolve_entities=False, no_network=True
+        ):
+            if element.findtext(_RECEIPT + "ArendeReferens") == reference:
+                for finding in element.iterfind(_RECEIPT + "Anmarkning"):
+                    yield (
+                        f"{finding.findtext(_RECEIPT + 'Regel')} ({finding.findtext(_RECEIPT + 'Allvarlighet')}): "
+                        f"{finding.findtext(_RECEIPT + 'MeddelandeEn')}"
+                    )
+                return
+            element.clear()
+    except etree.XMLSyntaxError:
+        return

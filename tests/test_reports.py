@@ -1,0 +1,303 @@
+"""Reports, audit and trace over a day of mixed traffic, checked against counts made here.
+
+The expected figures are computed from what the gateway published (every receipt) and from the
+original files themselves (every Kapitalbelopp), never from the store the report reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway import cli
+from gateway import config as config_module
+from gateway.adapters.folder import FolderTransport
+from gateway.formats.journal import read_journal
+from gateway.journals import JournalService
+from gateway.pipeline import FAULT_INJECTION_ENV, Intake
+from gateway.reporting import build_report
+from gateway.store.sqlite import SqliteStore
+from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
+from tests.test_intake import KV, Gateway
+
+DAY = date(2026, 11, 25)
+MORNING = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+AGRESSO = REPO / "examples" / "lst-exempel-agresso-2026-11-25.xml"
+MIXED = REPO / "examples" / "with-errors" / "lst-exempel-2026-11-25-blandad.xml"
+UNKNOWN_CLIENT = REPO / "tests" / "data" / "invalid" / "F05-okand-uppdragsgivare.xml"
+NOT_XML = REPO / "tests" / "data" / "invalid" / "F01-inte-valformad.xml"
+AF = {"a": "urn:inkasso-gateway:arendefil:1"}
+
+
+class Day(Gateway):
+    """The in-process gateway with a clock that moves a minute per step."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.moment = MORNING
+        self.intake = Intake(self.config, self.store, self.folders, clock=self.clock)
+        self.journals = JournalService(
+            self.config, self.store, self.folders, FolderTransport(self.folders.journals), clock=self.clock
+        )
+
+    def clock(self) -> datetime:
+        self.moment += timedelta(minutes=1)
+        return self.moment
+
+    def seal_and_deliver(self) -> None:
+        self.journals.seal()
+        assert all(result.delivered for result in self.journals.deliver_approved())
+
+
+@dataclass
+class Traffic:
+    day: Day
+    dropped: dict[str, Path]  # sha256 -> the original as dropped
+
+
+def _drop(day: Day, dropped: dict[str, Path], *files: Path) -> None:
+    for file in files:
+        dropped[hashlib.sha256(file.read_bytes()).hexdigest()] = file
+    day.drop_and_process(*files)
+
+
+@pytest.fixture
+def traffic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Traffic:
+    """Valid, partly valid, invalid, unreadable, a duplicate, a quarantined file, two journals."""
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    dropped: dict[str, Path] = {}
+    _drop(day, dropped, EXAMPLE, MIXED, UNKNOWN_CLIENT, NOT_XML)
+    day.seal_and_deliver()  # journal 1
+    again = tmp_path / "same-bytes-new-name.xml"
+    shutil.copyfile(EXAMPLE, again)
+    _drop(day, dropped, again, AGRESSO)
+    monkeypatch.setenv(FAULT_INJECTION_ENV, "raise:poison")
+    monkeypatch.setattr("gateway.pipeline.RETRY_BASE_SECONDS", 0.0)
+    poison = broken_copy(tmp_path, {"LST-2026-0412": "LST-2026-9412"}, name="poison.xml")
+    _drop(day, dropped, poison)
+    for _ in range(2):  # attempts 2 and 3, then quarantine
+        day.tick()
+        for candidate in day.source.scan():
+            day.intake.process(candidate, day.source)
+    monkeypatch.delenv(FAULT_INJECTION_ENV)
+    day.seal_and_deliver()  # journal 2
+    return Traffic(day, dropped)
+
+
+def _kronor(text: str | None) -> int:
+    return int(Decimal(text or "0") * 100)
+
+
+def _capital_in_file(path: Path) -> int:
+    """Every case's Kapitalbelopp in an original, in öre (0 for a file that does not parse)."""
+    try:
+        root = etree.parse(str(path)).getroot()
+    except etree.XMLSyntaxError:
+        return 0
+    return sum(_kronor(element.text) for element in root.iterfind("a:Arende/a:Fordran/a:Kapitalbelopp", AF))
+
+
+def _expected(traffic: Traffic) -> dict[str, int]:
+    """The day's figures, from the receipts and the originals alone."""
+    counts = dict.fromkeys(
+        ("files", "accepted", "partially_accepted", "rejected", "duplicate", "quarantined", "cases",
+         "cases_journaled", "cases_rejected", "cases_duplicate", "capital_in_ore", "capital_journaled_ore",
+         "capital_duplicate_ore"),
+        0,
+    )  # fmt: skip
+    status_field = {
+        "Godkand": "accepted",
+        "DelvisGodkand": "partially_accepted",
+        "Underkand": "rejected",
+        "Dubblett": "duplicate",
+    }
+    case_field = {"Godkand": "cases_journaled", "Underkand": "cases_rejected", "Dubblett": "cases_duplicate"}
+    for path in traffic.day.folders.receipts.glob("*/*.kvittens.xml"):
+        if path.parent == traffic.day.folders.journal_receipts:
+            continue
+        receipt = etree.parse(str(path)).getroot()
+        counts["files"] += 1
+        status = receipt.findtext("k:Status", namespaces=KV) or ""
+        quarantined = receipt.findtext("k:Anmarkning/k:Regel", namespaces=KV) == "F08"
+        counts["quarantined" if quarantined else status_field[status]] += 1
+        for case in receipt.iterfind("k:Arende", KV):
+            counts["cases"] += 1
+            counts[case_field[case.findtext("k:Status", namespaces=KV) or ""]] += 1
+        counts["capital_journaled_ore"] += _kronor(
+            receipt.findtext("k:Summering/k:SummaGodkantKapitalbelopp", namespaces=KV)
+        )
+        original = traffic.dropped[receipt.findtext("k:Fil/k:Sha256", namespaces=KV) or ""]
+        if not quarantined:
+            counts["capital_in_ore"] += _capital_in_file(original)
+        if status == "Dubblett":
+            counts["capital_duplicate_ore"] += _capital_in_file(original)
+    return counts
+
+
+def test_a_day_of_mixed_traffic_adds_up(traffic: Traffic) -> None:
+    day = traffic.day
+    # A file the gateway is working on right now: counted as in progress, not lost.
+    day.store.claim_file(
+        source="erp", name="halfway.xml", path="/x/halfway.xml", sha256="e" * 64, size=1, now=day.clock()
+    )
+    report = build_report(day.store, day.config, period_from=DAY, period_to=DAY, client=None, now=day.clock())
+    expected = _expected(traffic)
+    total = report.total
+
+    assert report.balanced, report.discrepancies
+    assert total.files == expected["files"] + 1 == 8
+    assert total.in_progress == 1
+    for name in ("accepted", "partially_accepted", "rejected", "duplicate", "quarantined", "cases",
+                 "cases_journaled", "cases_rejected", "cases_duplicate", "capital_in_ore",
+                 "capital_journaled_ore", "capital_duplicate_ore"):  # fmt: skip
+        assert getattr(total, name) == expected[name], name
+    assert expected["quarantined"] == 1 and expected["duplicate"] == 1 and expected["partially_accepted"] == 1
+    assert (
+        total.capital_rejected_ore
+        == expected["capital_in_ore"] - expected["capital_journaled_ore"] - expected["capital_duplicate_ore"]
+    )
+    # Out: two journals, numbered 1 and 2, delivering every krona journaled today.
+    delivered = report.delivered
+    assert [journal.sequence for journal in delivered] == [1, 2] and not report.gaps
+    sent_ore = 0
+    for journal in delivered:
+        _, _, totals = read_journal((day.folders.sent / (journal.file_name or "")).open("rb"))
+        sent_ore += int(totals.capital * 100)
+    assert report.delivered_capital_ore == sent_ore == expected["capital_journaled_ore"]
+    assert {(s.state, s.capital_ore) for s in report.capital_by_state} == {("delivered", sent_ore)}
+    # The unknown client's file is reported under "(okänd)", by the source it came from.
+    assert any(row.client == "(okänd)" and row.rejected >= 1 for row in report.tallies)
+    # Statistics: the rule codes that stopped cases, and both latencies measured.
+    codes = {rule.code for rule in report.rules}
+    assert {"F05", "F01", "F04", "F08"} <= codes
+    latencies = {latency.name: latency for latency in report.latencies}
+    assert latencies["drop-to-receipt"].count == 7
+    assert latencies["seal-to-delivery"].count == 2 and (latencies["seal-to-delivery"].max_seconds or 0) > 0
+
+
+def _run(day: Day, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main([*args, "--config", str(day.config.path)])
+    return code, capsys.readouterr().out
+
+
+def test_report_command_writes_html_and_csv_and_exits_1_when_something_is_unaccounted(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = traffic.day
+    code, out = _run(day, "report", "--from", "2026-11-25", "--to", "2026-11-25", capsys=capsys)
+    assert code == 0, out
+    assert "Everything accounted for" in out
+    html = day.folders.reports / "avstamning-2026-11-25.html"
+    assert html.is_file() and "<svg" in html.read_text(encoding="utf-8")
+    with (day.folders.reports / "avstamning-2026-11-25.avstamning.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sum(int(row["files"]) for row in rows) == 7
+    assert all(row["konfig_sha256"] == day.config.sha256 for row in rows)
+
+    archived = next(day.folders.archive.glob("*/*"))
+    archived.unlink()  # an original gone from the archive: not accounted for
+    code, out = _run(day, "report", "--from", "2026-11-25", capsys=capsys)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1].startswith("NOT ACCOUNTED FOR") and "original-missing" in lines[2]
+
+
+def _flip_one_byte(path: Path) -> bytes:
+    original = path.read_bytes()
+    position = original.index(b"<", len(original) // 2) + 1  # inside a tag name: still a file, now wrong
+    path.write_bytes(original[:position] + bytes([original[position] ^ 0x01]) + original[position + 1 :])
+    return original
+
+
+def test_audit_verify_names_the_one_byte_that_changed(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = traffic.day
+    code, out = _run(day, "audit", "verify", capsys=capsys)
+    assert code == 0 and out.startswith("OK: 7 receipt(s) in an unbroken chain"), out
+
+    receipts = sorted(
+        (
+            p
+            for p in day.folders.receipts.glob("*/*.kvittens.xml")
+            if p.parent != day.folders.journal_receipts
+        ),
+        key=lambda p: p.stat().st_mtime_ns,
+    )
+    archived = next(day.folders.archive.glob("*/*"))
+    sent = next(day.folders.sent.iterdir())
+    for target, kind in (
+        (receipts[1], "receipt-altered"),
+        (archived, "original-altered"),
+        (sent, "journal-altered"),
+    ):
+        original = _flip_one_byte(target)
+        code, out = _run(day, "audit", "verify", capsys=capsys)
+        assert code == 1
+        first = out.splitlines()[0]
+        assert first == f"BROKEN: {kind}: {target}", out
+        target.write_bytes(original)
+    assert _run(day, "audit", "verify", capsys=capsys)[0] == 0
+
+
+def test_audit_verify_finds_a_receipt_that_was_removed_or_forged(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = traffic.day
+    receipt = next(p for p in day.folders.receipts.glob("2026-11-25/*.kvittens.xml"))
+    forged = receipt.with_name("forged.xml.000000000000.kvittens.xml")
+    shutil.copyfile(receipt, forged)
+    code, out = _run(day, "audit", "verify", capsys=capsys)
+    assert code == 1 and f"receipt-unknown: {forged}" in out
+    forged.unlink()
+    receipt.unlink()
+    code, out = _run(day, "audit", "verify", capsys=capsys)
+    assert code == 1 and out.splitlines()[0] == f"BROKEN: receipt-missing: {receipt}"
+
+
+def test_trace_follows_a_case_from_its_file_to_the_delivered_journal(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = traffic.day
+    code, out = _run(day, "trace", "LST-2026-0412", capsys=capsys)
+    assert code == 0, out
+    steps = out.splitlines()
+    assert steps[0] == "Case LST-2026-0412 (client lst-exempel)"
+    arrived = next(i for i, s in enumerate(steps) if f"arrived in file {EXAMPLE.name}" in s)
+    joined = next(i for i, s in enumerate(steps) if "joined journal lst-exempel-j1" in s)
+    sealed = next(i for i, s in enumerate(steps) if "sealed as number 1" in s)
+    delivered = next(i for i, s in enumerate(steps) if "delivered as lst-exempel-000001.xml" in s)
+    assert arrived < joined < sealed < delivered
+
+    code, out = _run(day, "trace", "lst-exempel-000002", capsys=capsys)
+    assert code == 0 and out.startswith("Journal lst-exempel-j2") and AGRESSO.name in out
+    code, out = _run(day, "trace", "poison.xml", capsys=capsys)
+    assert code == 0 and "quarantined" in out and "F08" in out
+    code, out = _run(day, "trace", "no-such-thing", capsys=capsys)
+    assert code == 1 and "nothing known" in out
+
+
+def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path) -> None:
+    from gateway.daemon import LAST_SCHEDULED_REPORT, Daemon
+
+    (tmp_path / "gateway.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
+    config = config_module.load(tmp_path / "gateway.toml")
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    store = SqliteStore(tmp_path / "var" / "gateway.db")
+    store.set_meta(LAST_SCHEDULED_REPORT, (now - timedelta(days=2)).isoformat())  # due 2026-11-24 00:30
+    store.close()
+    assert Daemon(config, once=True, clock=lambda: now).run() == 0
+    written = tmp_path / "outbox" / "reports" / "avstamning-2026-11-24.html"
+    assert written.is_file()
+    written.unlink()
+    assert Daemon(config, once=True, clock=lambda: now).run() == 0
+    assert not written.exists()  # done once: not again at the next start
