@@ -96,6 +96,8 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
             "delivery.schedule: must be a cron expression of five fields, not 'daily'",
         ),
         ('[[clients]]\nid = "a b"\norgnr = "2021000001"\n', "clients[0].id: required; letters, digits"),
+        ('[reports]\nschedule = "0 25 * * *"\n', "reports.schedule: not a valid cron expression"),
+        ("[reports]\nkeep_days = 30\n", "reports.keep_days: unknown key"),
     ],
 )
 def test_single_problems_name_their_key(tmp_path: Path, snippet: str, expected: str) -> None:
@@ -148,3 +150,14 @@ def test_outbox_and_var_follow_data_dir(tmp_path: Path) -> None:
     folders = Folders.from_config(loaded)
     assert folders.journals == Path("/srv/inkasso/outbox/journals")
     assert folders.archive == Path("/srv/inkasso/var/archive")
+
+
+def test_reports_default_to_a_nightly_run_into_the_outbox_and_can_be_turned_off(tmp_path: Path) -> None:
+    from gateway.pipeline import Folders
+
+    loaded = config.load(write(tmp_path, ""))
+    assert loaded.reports.schedule == "30 0 * * *"
+    assert Folders.from_config(loaded).reports == tmp_path / "outbox" / "reports"
+    off = config.load(write(tmp_path, '[reports]\nschedule = ""\npath = "/srv/rapporter"\n'))
+    assert off.reports.schedule is None
+    assert Folders.from_config(off).reports == Path("/srv/rapporter")

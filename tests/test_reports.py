@@ -23,7 +23,7 @@ from gateway.adapters.folder import FolderTransport
 from gateway.formats.journal import read_journal
 from gateway.journals import JournalService
 from gateway.pipeline import FAULT_INJECTION_ENV, Intake
-from gateway.reporting import build_report
+from gateway.reporting import build_report, write_report
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
 from tests.test_intake import KV, Gateway
@@ -301,3 +301,26 @@ def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path)
     written.unlink()
     assert Daemon(config, once=True, clock=lambda: now).run() == 0
     assert not written.exists()  # done once: not again at the next start
+
+
+def test_a_protected_identity_is_listed_for_review_masked_and_without_its_address(tmp_path: Path) -> None:
+    protected = broken_copy(
+        tmp_path,
+        {
+            "example.se</Epost>\n": "example.se</Epost>\n      <SkyddadePersonuppgifter>true</SkyddadePersonuppgifter>\n"
+        },
+        name="skyddad.xml",
+    )
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    day.drop_and_process(protected)
+    day.journals.seal()  # held for review: a protected identity (M16)
+    report = build_report(day.store, day.config, period_from=DAY, period_to=DAY, client=None, now=day.clock())
+    listed = {case.reference: case for case in report.attention}
+    assert listed["LST-2026-0412"].protected and listed["LST-2026-0412"].address is None
+    assert listed["LST-2026-0412"].masked_identity == "850315-XXXX"
+    assert listed["LST-2026-0419"].address == "Industrivägen 12, 90326 Umeå"  # the others keep theirs
+    html = write_report(report, day.folders.reports)[0]
+    page = html.read_text(encoding="utf-8")
+    assert "850315-XXXX" in page and "850315-9819" not in page and "8503159819" not in page
+    assert "Storgatan 1" not in page and "Skyddad adress" in page

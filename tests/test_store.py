@@ -274,3 +274,25 @@ def test_cases_are_withdrawn_only_from_journals_nobody_is_delivering(store: Sqli
     store.approve_journal(sealed.journal_id, by="Karin", now=NOW)
     with pytest.raises(StoreError, match="which is approved"):
         store.withdraw_case("C-2", client_id=None, by="Karin", reason="too late", now=NOW)
+
+
+def test_a_store_of_schema_2_is_migrated_and_its_files_still_add_up(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    with sqlite3.connect(path) as db:  # a store as the previous release left it
+        for script in MIGRATIONS[:2]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("PRAGMA user_version = 2")
+        db.execute(
+            "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at, status, "
+            "case_count, accepted_count, accepted_capital_ore) VALUES ('erp', 'old.xml', '/in/old.xml', ?, 10, "
+            "'done', 1, ?, 'partially-accepted', 3, 2, 15000)",
+            ("a" * 64, NOW.isoformat()),
+        )
+    store = SqliteStore(path)
+    assert store.schema_version() == len(MIGRATIONS) >= 3
+    (old,) = store.received_files(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert (old.case_count, old.accepted_count, old.rejected_count, old.duplicate_count) == (3, 2, 1, 0)
+    assert (old.capital_in_ore, old.accepted_capital_ore) == (15000, 15000)
+    assert store.file_findings(old.id) == []
