@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean sshd chromium
+.PHONY: run test lint typecheck bench clean sshd chromium screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP) lint typecheck sshd chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py
+
+# docs/report.png, the README's picture of a report: a week of traffic, its report, a screenshot.
+screenshot: $(STAMP) chromium
+	$(BIN)/python docs/report_screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov build dist *.egg-info
