@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(hours=24)
 #: Cases waiting for a person, listed in the report (the rest are counted).
 ATTENTION_LIMIT = 200
+#: Discrepancies printed by `report` (all are in the HTML and CSV).
+SUMMARY_LIMIT = 50
 #: What the report's file names start with.
 REPORT_PREFIX = "avstamning"
 
@@ -342,8 +344,10 @@ def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
         for gap in report.gaps:
             numbers = ", ".join(str(n) for n in gap.missing)
             out.write(f"  [sequence-gap] {gap.client}: journal number(s) {numbers} never used\n")
-        for item in report.discrepancies:
+        for item in report.discrepancies[:SUMMARY_LIMIT]:
             out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
+        if len(report.discrepancies) > SUMMARY_LIMIT:
+            out.write(f"  ... and {len(report.discrepancies) - SUMMARY_LIMIT} more: see the report\n")
     else:
         out.write("Everything accounted for.\n")
     out.write(
