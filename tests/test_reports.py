@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from lxml import html as lxml_html
 
 from gateway import cli
 from gateway import config as config_module
 from gateway.adapters.folder import FolderTransport
+from gateway.domain.report import format_ore
 from gateway.formats.journal import read_journal
 from gateway.journals import JournalService
 from gateway.pipeline import FAULT_INJECTION_ENV, Intake
@@ -324,3 +326,20 @@ def test_a_protected_identity_is_listed_for_review_masked_and_without_its_addres
     page = html.read_text(encoding="utf-8")
     assert "850315-XXXX" in page and "850315-9819" not in page and "8503159819" not in page
     assert "Storgatan 1" not in page and "Skyddad adress" in page
+
+
+def test_the_page_has_cases_and_kronor_per_client_in_and_out(traffic: Traffic) -> None:
+    day = traffic.day
+    report = build_report(day.store, day.config, period_from=DAY, period_to=DAY, client=None, now=day.clock())
+    page = lxml_html.fromstring(write_report(report, day.folders.reports)[0].read_bytes())
+    section = next(s for s in page.iter("section") if "Per uppdragsgivare" in s.text_content())
+    rows = {
+        row[0].text_content(): [cell.text_content() for cell in row]
+        for row in section.iterfind(".//tbody/tr")
+    }
+    expected = _expected(traffic)
+    ours = rows["lst-exempel"]
+    assert ours[3] == str(expected["cases_journaled"])
+    assert ours[6] == format_ore(expected["capital_journaled_ore"])  # in ...
+    assert ours[7:] == ["2", format_ore(expected["capital_journaled_ore"])]  # ... and out, to the öre
+    assert rows["(okänd)"][1] == "3"  # an unknown client, an unreadable file, a quarantined one

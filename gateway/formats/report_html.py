@@ -354,6 +354,7 @@ class _Page:
         self.capital_chart(charts)
         self.rules_section(main)
         self.capital_state_section(main)
+        self.clients_table(main)
         self.tallies_table(main)
         self.journals_table(main)
         self.latency_table(main)
@@ -688,6 +689,50 @@ class _Page:
         _count_cell(foot, sum(row.cases for row in rows))
         _td(foot, format_ore(whole), num=True)
         _td(foot, "100,0 %" if whole else _DASH, num=True)
+
+    def clients_table(self, main: etree._Element) -> None:
+        """Cases and kronor per client over the whole period, in and out."""
+        card = self._chart_card(
+            main,
+            "Per uppdragsgivare",
+            "Per client",
+            "Filer, ärenden och kapital in under perioden, och journaler levererade i perioden / Files, cases "
+            "and capital in during the period, and journals delivered in the period",
+        )
+        per_client: dict[str, FileTally] = {}
+        for tally in self.report.tallies:
+            per_client[tally.client] = per_client.get(
+                tally.client, FileTally(tally.day, "", tally.client)
+            ).plus(tally)
+        delivered: dict[str, tuple[int, int]] = {}
+        for journal in self.report.delivered:
+            count, ore = delivered.get(journal.client, (0, 0))
+            delivered[journal.client] = (count + 1, ore + journal.capital_ore)
+        table = _el(_el(card, "div", cls="table-wrap"), "table")
+        head = _el(_el(table, "thead"), "tr")
+        _th(head, "Uppdragsgivare", "Client")
+        _th(head, "Filer", "Files", num=True)
+        _th(head, "Ärenden in", "Cases in", num=True)
+        _th(head, "Journalförda", "Journaled", num=True)
+        _th(head, "Underkända", "Rejected", num=True)
+        _th(head, "Kapital in, kr", "Capital in, SEK", num=True)
+        _th(head, "Journalfört, kr", "Journaled, SEK", num=True)
+        _th(head, "Levererade journaler", "Journals delivered", num=True)
+        _th(head, "Levererat, kr", "Delivered, SEK", num=True)
+        body = _el(table, "tbody")
+        for client in sorted(set(per_client) | set(delivered)):
+            tally = per_client.get(client, FileTally(self.report.period_from, "", client))
+            journals, ore = delivered.get(client, (0, 0))
+            row = _el(body, "tr")
+            _td(row, client)
+            for value in (tally.files, tally.cases, tally.cases_journaled, tally.cases_rejected):
+                _count_cell(row, value)
+            _td(row, format_ore(tally.capital_in_ore), num=True)
+            _td(row, format_ore(tally.capital_journaled_ore), num=True)
+            _count_cell(row, journals)
+            _td(row, format_ore(ore), num=True)
+        if not per_client and not delivered:
+            _el(_el(body, "tr"), "td", "Inga data / No data", cls="empty", colspan="9")
 
     def tallies_table(self, main: etree._Element) -> None:
         card = self._chart_card(
