@@ -402,6 +402,7 @@ def test_sections_in_order() -> None:
         "Kapital per dag / Capital per day",
         "Vanligaste orsakerna till underkännande / Top rejection reasons",
         "Var det journalförda kapitalet är nu / Where the journaled capital is now",
+        "Per uppdragsgivare / Per client",
         "Avstämning per dag, källa och uppdragsgivare / Reconciliation per day, source and client",
         "Journaler / Journals",
         "Ledtider / Latencies",
