@@ -1,19 +1,24 @@
 """`inkasso-gateway audit verify`: prove that nothing written was changed afterwards.
 
-Three checks, each against the bytes on disk:
+Four checks, each against the bytes on disk:
 
 1. The receipt chain. Receipts are followed in chain order (each names the SHA-256 of the one
    before, from 64 zeros); every receipt's bytes must hash to what the store recorded when it was
-   written *and* to what the next receipt names, and every receipt must name its predecessor. A
-   receipt in ``outbox/receipts/`` that the chain does not know is a break too (a forged one).
+   written *and* to what the next receipt names, and every receipt must name its predecessor.
 2. Every original (archived, rejected or quarantined) must hash to the ``Fil/Sha256`` its own
    receipt records.
 3. Every delivered journal kept in ``var/sent/`` must hash to what its journal receipt records
-   (and to what the store recorded when it was built).
+   (and to what the store recorded when it was built), and the journal receipt to what the store
+   recorded when it was written.
+4. Nothing is there that the gateway did not write: a receipt, journal receipt, original or sent
+   journal the store does not know is a break (forged, or copied in).
 
 The store supplies only the order and the expected values; an auditor can redo the chain check
-from the receipts alone (see the README). Breaks are reported in chain order: the first one is
-where the trail stops being trustworthy.
+from the receipts alone (see the README). The chain and the store's head are read as of one moment
+(a read transaction), so a daemon writing meanwhile causes no false alarm. Memory stays flat: the
+chain is walked one indexed lookup at a time and receipts are parsed as streams. Breaks are
+reported in chain order: the first one is where the trail stops being trustworthy. Paths and
+messages pass through the identity masker (a file name may hold a personnummer).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from lxml import etree
 
 from gateway.adapters.folder import sha256_file
 from gateway.domain.chain import GENESIS_SHA256
+from gateway.domain.identity import mask_identities
 from gateway.formats.journal import RECEIPT_NAMESPACE as JOURNAL_RECEIPT_NAMESPACE
 from gateway.formats.receipt import NAMESPACE as RECEIPT_NAMESPACE
 from gateway.pipeline import Folders
@@ -38,11 +44,13 @@ from gateway.store.sqlite import SqliteStore
 _RECEIPT = "{" + RECEIPT_NAMESPACE + "}"
 _JOURNAL_RECEIPT = "{" + JOURNAL_RECEIPT_NAMESPACE + "}"
 _DayFilter = Callable[[date | None], bool]
+#: Files next to the originals that are not originals: the quarantine's reason files.
+_NOT_ORIGINALS = (".reason.txt",)
 
 
 @dataclass(frozen=True, slots=True)
 class Break:
-    kind: str  # receipt-missing | receipt-altered | chain-broken | receipt-unknown | original-* | journal-*
+    kind: str  # receipt-missing | receipt-altered | receipt-unreadable | chain-broken | *-unknown | ...
     path: str  # the file that is wrong
     message: str
 
@@ -55,6 +63,7 @@ class AuditResult:
     breaks: list[Break] = field(default_factory=list)
     first_receipt: str | None = None
     last_receipt: str | None = None
+    whole_store: bool = True  # False when limited to a period
 
     @property
     def ok(self) -> bool:
@@ -65,35 +74,42 @@ def _short(sha256: str | None) -> str:
     return (sha256 or "(none)")[:16]
 
 
+class _UnreadableError(Exception):
+    pass
+
+
 def _receipt_fields(path: Path) -> tuple[str | None, str | None]:
-    """(Fil/Sha256, ForegaendeKvittensSha256) of a receipt, streamed (a receipt can be large)."""
+    """(Fil/Sha256, ForegaendeKvittensSha256) of a receipt, streamed with each element dropped once
+    read: a receipt of 100,000 cases is read in constant memory."""
     original = previous = None
+    fil_sha256 = (_RECEIPT + "Fil", _RECEIPT + "Sha256")
     try:
         for _, element in etree.iterparse(
-            str(path),
-            events=("end",),
-            tag=(_RECEIPT + "Sha256", _RECEIPT + "ForegaendeKvittensSha256"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
+            str(path), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
         ):
             parent = element.getparent()
             if element.tag == _RECEIPT + "ForegaendeKvittensSha256":
                 previous = element.text
-            elif parent is not None and parent.tag == _RECEIPT + "Fil":
+            elif parent is not None and (parent.tag, element.tag) == fil_sha256:
                 original = element.text
-    except etree.XMLSyntaxError:
-        return None, None
+            if parent is not None and parent.getparent() is None:
+                # A child of the root is done with: drop it and what came before it.
+                element.clear(keep_tail=False)
+                while element.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError as error:
+        raise _UnreadableError(str(error)) from error
     return original, previous
 
 
 def _journal_receipt_sha256(path: Path) -> str | None:
+    """The Fil/Sha256 a journal receipt records (a small file: parsed whole)."""
     try:
         tree = etree.parse(
             str(path), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         )
-    except (OSError, etree.XMLSyntaxError):
-        return None
+    except etree.XMLSyntaxError as error:
+        raise _UnreadableError(str(error)) from error
     found = tree.find(f"{_JOURNAL_RECEIPT}Fil/{_JOURNAL_RECEIPT}Sha256")
     return None if found is None else found.text
 
@@ -106,35 +122,46 @@ def verify(
     period_from: date | None = None,
     period_to: date | None = None,
 ) -> AuditResult:
-    """Check receipts, originals and sent journals (of the period, by day written)."""
-    result = AuditResult()
+    """Check receipts, originals and sent journals (those written on a day of the period)."""
+    result = AuditResult(whole_store=period_from is None and period_to is None)
 
-    def in_period(moment_day: date | None) -> bool:
-        if moment_day is None:
+    def in_period(day: date | None) -> bool:
+        if day is None:
             return True
-        return (period_from is None or moment_day >= period_from) and (
-            period_to is None or moment_day <= period_to
-        )
+        return (period_from is None or day >= period_from) and (period_to is None or day <= period_to)
 
-    chain = store.receipt_chain()
-    known_receipts = {Path(record.receipt_path).resolve() for record in chain if record.receipt_path}
-    previous: FileRecord | None = None
-    for record in chain:
-        day = record.judged_at.astimezone(zone).date() if record.judged_at else None
-        if in_period(day):
-            result.breaks.extend(_check_receipt(record, previous, result))
-        previous = record
-    head = store.receipt_chain_head()
-    if chain and head != chain[-1].receipt_sha256:
-        result.breaks.append(
-            Break(
-                "chain-broken",
-                chain[-1].receipt_path or "",
-                f"the chain ends at {_short(chain[-1].receipt_sha256)} but the store's head is {_short(head)}",
+    with store.snapshot():
+        chained = 0
+        previous: FileRecord | None = None
+        for record in store.receipt_chain():
+            chained += 1
+            day = record.judged_at.astimezone(zone).date() if record.judged_at else None
+            if in_period(day):
+                result.breaks.extend(_check_receipt(record, previous, result))
+            previous = record
+        recorded = store.receipt_count()
+        head = store.receipt_chain_head()
+        if chained != recorded:
+            result.breaks.append(
+                Break(
+                    "chain-broken",
+                    str(folders.receipts),
+                    f"{recorded - chained} recorded receipt(s) cannot be reached from the first one: the chain "
+                    f"breaks after {previous.receipt_path if previous else '(genesis)'}",
+                )
             )
-        )
-    result.breaks.extend(_unknown_receipts(folders, known_receipts, in_period))
-    result.breaks.extend(_check_journals(store, folders, zone, in_period, result))
+        if head != (previous.receipt_sha256 if previous else GENESIS_SHA256):
+            result.breaks.append(
+                Break(
+                    "chain-broken",
+                    previous.receipt_path or "" if previous else str(folders.receipts),
+                    f"the chain ends at {_short(previous.receipt_sha256 if previous else GENESIS_SHA256)} but "
+                    f"the store's head is {_short(head)}",
+                )
+            )
+        result.breaks.extend(_check_journals(store, folders, zone, in_period, result))
+    # After the snapshot: a file written meanwhile is known by now, and is no false alarm.
+    result.breaks.extend(_unknown_files(store, folders, in_period))
     return result
 
 
@@ -144,12 +171,6 @@ def _check_receipt(record: FileRecord, previous: FileRecord | None, result: Audi
     if not path.exists() and record.state is FileState.JUDGED:
         path = path.with_name(f".{path.name}.tmp")  # committed, not yet renamed (in flight)
     expected_previous = previous.receipt_sha256 if previous is not None else GENESIS_SHA256
-    if record.previous_receipt_sha256 != expected_previous:
-        yield Break(
-            "chain-broken",
-            str(path),
-            f"recorded after {_short(record.previous_receipt_sha256)}, which is not the receipt before it",
-        )
     if not path.is_file():
         yield Break("receipt-missing", str(path), f"the receipt of {record.name} is missing")
         return
@@ -161,10 +182,14 @@ def _check_receipt(record: FileRecord, previous: FileRecord | None, result: Audi
         yield Break(
             "receipt-altered",
             str(path),
-            f"its SHA-256 is {_short(actual)} but it was {_short(record.receipt_sha256)} when written "
-            "(and the next receipt names that value): the receipt was changed",
+            f"its SHA-256 is {_short(actual)} but it was {_short(record.receipt_sha256)} when written: the "
+            "receipt was changed",
         )
-    original_sha256, named_previous = _receipt_fields(path)
+    try:
+        original_sha256, named_previous = _receipt_fields(path)
+    except _UnreadableError as error:
+        yield Break("receipt-unreadable", str(path), f"not readable as XML any more: {error}")
+        return
     if named_previous != expected_previous:
         before = (
             Path(previous.receipt_path).name
@@ -194,33 +219,15 @@ def _check_receipt(record: FileRecord, previous: FileRecord | None, result: Audi
         )
 
 
-def _unknown_receipts(folders: Folders, known: set[Path], in_period: _DayFilter) -> Iterator[Break]:
-    if not folders.receipts.is_dir():
-        return
-    for day_folder in sorted(folders.receipts.iterdir()):
-        if not day_folder.is_dir() or day_folder == folders.journal_receipts:
-            continue
-        try:
-            day = date.fromisoformat(day_folder.name)
-        except ValueError:
-            continue
-        if not in_period(day):
-            continue
-        for receipt in sorted(day_folder.glob("*.kvittens.xml")):
-            if receipt.resolve() not in known:
-                yield Break(
-                    "receipt-unknown",
-                    str(receipt),
-                    "a receipt the gateway never wrote (it is in no chain): forged or copied in",
-                )
-
-
 def _check_journals(
     store: SqliteStore, folders: Folders, zone: ZoneInfo, in_period: _DayFilter, result: AuditResult
 ) -> Iterator[Break]:
     for journal in store.journals(states=[JournalState.DELIVERED]):
         assert journal.delivered_at is not None
-        if not in_period(journal.delivered_at.astimezone(zone).date()) or journal.file_name is None:
+        if not in_period(journal.delivered_at.astimezone(zone).date()):
+            continue
+        if journal.file_name is None:
+            yield Break("journal-missing", journal.journal_id, "delivered, but no file name was recorded")
             continue
         sent = folders.sent / journal.file_name
         receipt = folders.journal_receipts / f"{journal.file_name}.kvittens.xml"
@@ -231,47 +238,112 @@ def _check_journals(
             continue
         result.journals += 1
         actual = sha256_file(sent)
-        recorded = _journal_receipt_sha256(receipt) if receipt.is_file() else None
-        if recorded is None:
+        if not receipt.is_file():
             yield Break(
                 "journal-receipt-missing",
                 str(receipt),
                 f"the journal receipt of {journal.journal_id} is missing",
             )
-        elif actual != recorded:
+            continue
+        if journal.receipt_sha256 is not None and sha256_file(receipt) != journal.receipt_sha256:
+            yield Break(
+                "journal-receipt-altered",
+                str(receipt),
+                f"its SHA-256 is {_short(sha256_file(receipt))} but it was {_short(journal.receipt_sha256)} when "
+                "written: the journal receipt was changed",
+            )
+        try:
+            recorded = _journal_receipt_sha256(receipt)
+        except _UnreadableError as error:
+            yield Break("journal-receipt-unreadable", str(receipt), f"not readable as XML any more: {error}")
+            continue
+        if actual != recorded:
             yield Break(
                 "journal-altered",
                 str(sent),
                 f"its SHA-256 is {_short(actual)} but its journal receipt {receipt.name} records "
                 f"{_short(recorded)}: the sent journal was changed",
             )
-        if recorded is not None and recorded != journal.sha256:
+        elif recorded != journal.sha256:
             yield Break(
-                "journal-receipt-altered",
-                str(receipt),
-                f"it records {_short(recorded)} but the journal was {_short(journal.sha256)} when built",
+                "journal-altered",
+                str(sent),
+                f"it and its journal receipt say {_short(recorded)} but the journal was {_short(journal.sha256)} "
+                "when built: both were changed",
             )
+
+
+def _day_of(folder: Path, top: Path) -> date | None:
+    """The day in a dated folder's name (receipts/2026-11-25/...), None when not dated."""
+    try:
+        return date.fromisoformat(folder.relative_to(top).parts[0]) if folder != top else None
+    except (ValueError, IndexError):
+        return None
+
+
+def _unknown_files(store: SqliteStore, folders: Folders, in_period: _DayFilter) -> Iterator[Break]:
+    """Files in the gateway's folders that it never wrote."""
+    for top, kind in (
+        (folders.receipts, "receipt-unknown"),
+        (folders.archive, "original-unknown"),
+        (folders.rejected, "original-unknown"),
+        (folders.quarantine, "original-unknown"),
+    ):
+        if not top.is_dir():
+            continue
+        for path in sorted(p for p in top.rglob("*") if p.is_file()):
+            if path.is_relative_to(folders.journal_receipts) or path.name.endswith(_NOT_ORIGINALS):
+                continue
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                continue  # being written right now
+            day = _day_of(path.parent, top)
+            if day is not None and not in_period(day):
+                continue
+            if not store.knows_path(str(path)):
+                yield Break(
+                    kind,
+                    str(path),
+                    "a file the gateway never wrote (it is in no record): forged or copied in",
+                )
+    sent_names = {j.file_name for j in store.journals(states=[JournalState.DELIVERED]) if j.file_name}
+    building = {
+        j.file_name for j in store.journals() if j.file_name and j.state is not JournalState.DELIVERED
+    }
+    for top, suffix, kind in (
+        (folders.sent, "", "journal-unknown"),
+        (folders.journal_receipts, ".kvittens.xml", "journal-receipt-unknown"),
+    ):
+        if not top.is_dir():
+            continue
+        for path in sorted(p for p in top.iterdir() if p.is_file() and not p.name.startswith(".")):
+            name = path.name.removesuffix(suffix) if suffix else path.name
+            if name in sent_names or (not suffix and name in building):
+                continue
+            yield Break(kind, str(path), "a journal file the gateway never delivered: forged or copied in")
 
 
 def write_result(result: AuditResult, out: TextIO) -> None:
     """The first break first, with the file names; then the rest; or what was verified."""
+    lines: list[str] = []
+    scope = "" if result.whole_store else " in the period"
     if result.ok:
-        chain = (
-            f"from {result.first_receipt} to {result.last_receipt}"
-            if result.first_receipt
-            else "(no receipts yet)"
+        if result.first_receipt:
+            chain = f"in an unbroken chain from {result.first_receipt} to {result.last_receipt}"
+        else:
+            chain = "(none" + (" in the period)" if not result.whole_store else " yet)")
+        lines.append(
+            f"OK: {result.receipts} receipt(s){scope} {chain}; {result.originals} original(s) and "
+            f"{result.journals} sent journal(s) match their receipts"
         )
-        out.write(
-            f"OK: {result.receipts} receipt(s) in an unbroken chain {chain}; {result.originals} original(s) and "
-            f"{result.journals} sent journal(s) match their receipts\n"
+    else:
+        first = result.breaks[0]
+        lines += [f"BROKEN: {first.kind}: {first.path}", f"  {first.message}"]
+        if len(result.breaks) > 1:
+            lines.append(f"{len(result.breaks) - 1} more problem(s):")
+            lines += [f"  {item.kind}: {item.path}: {item.message}" for item in result.breaks[1:]]
+        lines.append(
+            f"checked {result.receipts} receipt(s){scope}, {result.originals} original(s), "
+            f"{result.journals} sent journal(s)"
         )
-        return
-    first = result.breaks[0]
-    out.write(f"BROKEN: {first.kind}: {first.path}\n  {first.message}\n")
-    if len(result.breaks) > 1:
-        out.write(f"{len(result.breaks) - 1} more problem(s):\n")
-        for item in result.breaks[1:]:
-            out.write(f"  {item.kind}: {item.path}: {item.message}\n")
-    out.write(
-        f"checked {result.receipts} receipt(s), {result.originals} original(s), {result.journals} sent journal(s)\n"
-    )
+    for line in lines:
+        out.write(mask_identities(line) + "\n")

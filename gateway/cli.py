@@ -162,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as error:
         print(f"inkasso-gateway: {error}", file=sys.stderr)
         return EXIT_REJECTED
+    except BrokenPipeError:
+        # The reader went away (`trace X | head`): not a failure. Point stdout at /dev/null so that
+        # Python's flush at exit does not print a traceback about it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _optional_config(explicit: str | None) -> GatewayConfig | None:

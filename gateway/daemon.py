@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 LAST_SCHEDULED_SEAL = "last_scheduled_seal"
 LAST_SCHEDULED_REPORT = "last_scheduled_report"
+#: Daily reports written at start for the days a stop missed, at most.
+MAX_CATCH_UP_REPORTS = 31
 #: A scheduled seal that starts late (a busy loop, a suspended VM) still runs: APScheduler's
 #: default grace of 1 s silently drops a job that starts 2.5 s late.
 MISFIRE_GRACE_SECONDS = 6 * 3600
@@ -112,6 +114,7 @@ class Daemon:
         self._wake = threading.Event()
         self._seal_requested = threading.Event()
         self._report_requested = threading.Event()
+        self._report_days: list[date] = []  # days owed after a stop; empty: yesterday
         self._zone = ZoneInfo(config.timezone)
         self.folders = Folders.from_config(config)
 
@@ -161,8 +164,21 @@ class Daemon:
             log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
             self._seal_requested.set()
         report_schedule = self.config.reports.schedule
+        last_report = store.get_meta(LAST_SCHEDULED_REPORT)
         if report_schedule and self._missed(store, LAST_SCHEDULED_REPORT, report_schedule):
-            log.info("a scheduled report was missed while the gateway was stopped: writing it now")
+            assert last_report is not None
+            # Every day since the last run that wrote one (a gateway stopped over a weekend owes
+            # three), at most a month.
+            yesterday = self._clock().astimezone(self._zone).date() - timedelta(days=1)
+            first = max(
+                datetime.fromisoformat(last_report).astimezone(self._zone).date(),
+                yesterday - timedelta(days=MAX_CATCH_UP_REPORTS - 1),
+            )
+            self._report_days = [first + timedelta(days=n) for n in range((yesterday - first).days + 1)]
+            log.info(
+                "scheduled reports were missed while the gateway was stopped: writing %d now",
+                len(self._report_days),
+            )
             self._report_requested.set()
 
         watcher = scheduler = None
@@ -256,26 +272,31 @@ class Daemon:
             self._write_daily_report(store)
 
     def _write_daily_report(self, store: SqliteStore) -> None:
-        """The scheduled report: the whole of the previous day in the gateway's zone."""
+        """The scheduled report: the whole of the previous day in the gateway's zone (and the days
+        a stop made it miss)."""
         now = self._clock()
-        day = now.astimezone(self._zone).date() - timedelta(days=1)
-        try:
-            report = build_report(store, self.config, period_from=day, period_to=day, client=None, now=now)
-            written = write_report(report, self.folders.reports)
-        except Exception as error:
-            log.exception("writing the report of %s failed (it is written at the next start)", day)
-            store.log_event("report-error", day.isoformat(), repr(error), now=now)
-            return
+        days = self._report_days or [now.astimezone(self._zone).date() - timedelta(days=1)]
+        self._report_days = []
+        for day in days:
+            try:
+                report = build_report(
+                    store, self.config, period_from=day, period_to=day, client=None, now=now
+                )
+                written = write_report(report, self.folders.reports)
+            except Exception as error:
+                log.exception("writing the report of %s failed (it is written at the next start)", day)
+                store.log_event("report-error", day.isoformat(), repr(error), now=now)
+                return
+            if report.balanced:
+                log.info("report of %s written: %s; everything accounted for", day, written[0])
+            else:
+                log.warning(
+                    "report of %s written: %s; NOT accounted for: %d item(s)",
+                    day,
+                    written[0],
+                    len(report.discrepancies) + len(report.gaps),
+                )
         store.set_meta(LAST_SCHEDULED_REPORT, now.isoformat())
-        if report.balanced:
-            log.info("report of %s written: %s; everything accounted for", day, written[0])
-        else:
-            log.warning(
-                "report of %s written: %s; NOT accounted for: %d item(s)",
-                day,
-                written[0],
-                len(report.discrepancies) + len(report.gaps),
-            )
 
     @staticmethod
     def _record_endpoint(store: SqliteStore, endpoint: object) -> None:

@@ -15,6 +15,7 @@ A crash anywhere repeats from step 1 at the next start and ends with the journal
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -137,8 +138,8 @@ class JournalService:
             local, record = self._built(record)
             assert record.file_name is not None and record.sha256 is not None and record.size is not None
             delivery = self.transport.deliver(record.file_name, local, sha256=record.sha256, size=record.size)
-            self._write_receipt(record, delivery)
-            self._store.record_delivered(record.journal_id, now=self._clock())
+            receipt_sha256 = self._write_receipt(record, delivery)
+            self._store.record_delivered(record.journal_id, now=self._clock(), receipt_sha256=receipt_sha256)
         except PermanentDeliveryError as error:
             self._store.record_delivery_failure(
                 record.journal_id, f"PERMANENT: {error}", retry_at=self._clock() + PERMANENT_HOLD
@@ -249,7 +250,8 @@ class JournalService:
             out.flush()
             os.fsync(out.fileno())
 
-    def _write_receipt(self, record: JournalRecord, delivery: Delivery) -> None:
+    def _write_receipt(self, record: JournalRecord, delivery: Delivery) -> str:
+        """Write the journal receipt; return its SHA-256 (kept in the store for `audit verify`)."""
         assert record.sequence is not None and record.file_name is not None
         client = self._clients[record.client_id]
         receipt = JournalDelivery(
@@ -277,6 +279,7 @@ class JournalService:
             buffer.getvalue(),
             mode=self._file_mode,
         )
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
 def _digest(path: Path) -> tuple[str, int]:

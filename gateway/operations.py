@@ -319,6 +319,8 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
 
 
 def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
+    if args.period_from and args.period_to and args.period_from > args.period_to:
+        raise ConfigError(f"--from {args.period_from} is after --to {args.period_to}")
     store = open_store(config)
     try:
         result = audit.verify(

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -449,7 +449,6 @@ class Intake:
                 sequence=verdict.header.sequence,
                 case_count=len(verdict.cases),
                 accepted=accepted,
-                accepted_capital_ore=_ore(verdict.accepted_capital),
                 receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
                 receipt_path=str(receipt_path),
                 receipt_sha256=receipt_sha256,
@@ -621,28 +620,45 @@ class Intake:
 
 
 def _tally(verdict: FileVerdict) -> dict[str, Any]:
-    """A verdict's cases and öre by outcome, and its findings per (code, severity), for reports."""
+    """A verdict's cases and öre by outcome, and its findings per (code, severity), for reports.
+
+    Each case's capital is turned into öre on its own and the sums are of those, so that the
+    report's "in = journaled + rejected + duplicate" holds to the öre whatever a file holds.
+    """
     counts = dict.fromkeys(CaseStatus, 0)
-    capital = {status: Decimal(0) for status in CaseStatus}
+    ore = dict.fromkeys(CaseStatus, 0)
     findings: Counter[tuple[str, str]] = Counter((f.code, f.severity.value) for f in verdict.findings)
     for outcome in verdict.cases:
         counts[outcome.status] += 1
-        capital[outcome.status] += outcome.capital
+        ore[outcome.status] += _ore(outcome.capital)
         for finding in outcome.findings:
             findings[(finding.code, finding.severity.value)] += 1
     return {
+        "accepted_capital_ore": ore[CaseStatus.ACCEPTED],
         "rejected_count": counts[CaseStatus.REJECTED],
         "duplicate_count": counts[CaseStatus.DUPLICATE],
-        "capital_in_ore": _ore(sum(capital.values(), Decimal(0))),
-        "rejected_capital_ore": _ore(capital[CaseStatus.REJECTED]),
-        "duplicate_capital_ore": _ore(capital[CaseStatus.DUPLICATE]),
+        "capital_in_ore": sum(ore.values()),
+        "rejected_capital_ore": ore[CaseStatus.REJECTED],
+        "duplicate_capital_ore": ore[CaseStatus.DUPLICATE],
         "finding_counts": tuple((code, severity, n) for (code, severity), n in sorted(findings.items())),
     }
 
 
+#: The largest amount in öre the store holds (SQLite's INTEGER); the schema allows far less.
+_MAX_ORE = 2**63 - 1
+
+
 def _ore(kronor: Decimal) -> int:
-    # Amounts have at most two decimals (the schema's fractionDigits): exact in öre.
-    return int(kronor * 100)
+    """Exact öre. An amount no valid case can have (a fraction of an öre, more than the store can
+    hold, not a number) counts as 0: its case is rejected by the schema (S01) anyway, and a rejected
+    case must get its receipt, not crash the commit."""
+    try:
+        ore = kronor * 100
+        if not ore.is_finite() or ore != ore.to_integral_value() or abs(ore) > _MAX_ORE:
+            return 0
+        return int(ore)
+    except InvalidOperation:
+        return 0
 
 
 def _temporary_receipt(final: Path) -> Path:

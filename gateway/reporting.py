@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections import defaultdict
+from array import array
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(hours=24)
 #: Cases waiting for a person, listed in the report (the rest are counted).
 ATTENTION_LIMIT = 200
+#: Discrepancies of one kind listed in the report (the rest are counted).
+DISCREPANCIES_PER_KIND = 100
 #: Discrepancies printed by `report` (all are in the HTML and CSV).
 SUMMARY_LIMIT = 50
 #: What the report's file names start with.
@@ -106,19 +109,42 @@ def build_report(
     client: str | None,
     now: datetime,
 ) -> Report:
-    """Everything received in the period (and where it is now), as of ``now``."""
+    """Everything received in the period (and where it is now), as of ``now``.
+
+    Read inside one read transaction, so that every section counts the same moment while the
+    daemon goes on writing.
+    """
+    with store.snapshot():
+        return _build(store, config, period_from=period_from, period_to=period_to, client=client, now=now)
+
+
+def _build(
+    store: SqliteStore,
+    config: GatewayConfig,
+    *,
+    period_from: date,
+    period_to: date,
+    client: str | None,
+    now: datetime,
+) -> Report:
     zone = ZoneInfo(config.timezone)
     start, end = period_bounds(period_from, period_to, zone)
     folders = Folders.from_config(config)
-    discrepancies: list[Discrepancy] = []
+    discrepancies = _Discrepancies()
+    # Files judged before schema 3 recorded only the client's orgnr: find the client by it.
+    client_by_orgnr = {c.orgnr: c.id for c in config.clients}
+    client_orgnr = next((c.orgnr for c in config.clients if c.id == client), None)
+
+    def owner(client_id: str | None, orgnr: str | None) -> str:
+        return client_id or client_by_orgnr.get(orgnr or "") or UNKNOWN_CLIENT
 
     tallies: dict[tuple[date, str, str], _Tally] = defaultdict(_Tally)
-    drop_to_receipt: list[float] = []
+    drop_to_receipt = array("d")  # 8 bytes a file: a year of files is a few MB
     for received in store.received_files(start, end):
-        owner = received.client_id or UNKNOWN_CLIENT
-        if client is not None and owner != client:
+        received_by = owner(received.client_id, received.client_orgnr)
+        if client is not None and received_by != client:
             continue
-        tallies[(received.received_at.astimezone(zone).date(), received.source, owner)].add(received)
+        tallies[(received.received_at.astimezone(zone).date(), received.source, received_by)].add(received)
         discrepancies.extend(_file_problems(received, now))
         if received.finished_at is not None and received.written_at is not None:
             drop_to_receipt.append(max(0.0, (received.finished_at - received.written_at).total_seconds()))
@@ -126,8 +152,8 @@ def build_report(
     for row in rows:
         discrepancies.extend(_unbalanced(row))
 
-    for mismatch in store.case_mismatches(start, end):
-        discrepancies.append(
+    for mismatch in store.case_mismatches(start, end, client_orgnr):
+        discrepancies.add(
             Discrepancy(
                 "journaled-cases",
                 mismatch.file_name,
@@ -161,12 +187,15 @@ def build_report(
     for journal in journals:
         discrepancies.extend(_journal_problems(journal, folders))
 
-    rules = _rule_tallies(store.finding_counts(start, end), zone, client)
-    attention = [
-        _attention(case)
-        for case in store.cases_awaiting_review(limit=ATTENTION_LIMIT)
-        if client is None or case.client_id == client
-    ]
+    rules = _rule_tallies(
+        (
+            (at, owner(client_id, orgnr), code, severity, count)
+            for at, client_id, orgnr, code, severity, count in store.finding_counts(start, end)
+        ),
+        zone,
+        client,
+    )
+    waiting, listed = store.cases_awaiting_review(client_id=client, limit=ATTENTION_LIMIT)
     return Report(
         period_from=period_from,
         period_to=period_to,
@@ -179,14 +208,53 @@ def build_report(
             for state, cases, ore in store.capital_by_state(start, end, client)
         ],
         gaps=gaps,
-        discrepancies=discrepancies,
+        discrepancies=discrepancies.all(),
         rules=rules,
         latencies=[
             summarise_latency("drop-to-receipt", drop_to_receipt),
             summarise_latency("seal-to-delivery", seal_to_delivery),
         ],
-        attention=attention,
+        attention=[_attention(case) for case in listed],
+        attention_total=waiting,
     )
+
+
+class _Discrepancies:
+    """Every discrepancy, masked; at most DISCREPANCIES_PER_KIND of a kind, then one that counts
+    the rest (a lost archive folder must not make a report of a million lines)."""
+
+    def __init__(self) -> None:
+        self._kept: list[Discrepancy] = []
+        self._per_kind: Counter[str] = Counter()
+
+    def add(self, item: Discrepancy) -> None:
+        self._per_kind[item.kind] += 1
+        if self._per_kind[item.kind] <= DISCREPANCIES_PER_KIND:
+            self._kept.append(
+                Discrepancy(
+                    item.kind,
+                    mask_identities(item.subject),
+                    mask_identities(item.message_sv),
+                    mask_identities(item.message_en),
+                )
+            )
+
+    def extend(self, items: Iterable[Discrepancy]) -> None:
+        for item in items:
+            self.add(item)
+
+    def all(self) -> list[Discrepancy]:
+        more = [
+            Discrepancy(
+                kind,
+                f"{count - DISCREPANCIES_PER_KIND} till / more",
+                f"... och {count - DISCREPANCIES_PER_KIND} till av samma slag.",
+                f"... and {count - DISCREPANCIES_PER_KIND} more of the same kind.",
+            )
+            for kind, count in self._per_kind.items()
+            if count > DISCREPANCIES_PER_KIND
+        ]
+        return self._kept + more
 
 
 def _file_problems(received: ReceivedFile, now: datetime) -> Iterable[Discrepancy]:
@@ -254,12 +322,11 @@ def _journal_problems(journal: JournalRecord, folders: Folders) -> Iterable[Disc
 
 
 def _rule_tallies(
-    rows: Iterable[tuple[datetime, str | None, str, str, int]], zone: ZoneInfo, client: str | None
+    rows: Iterable[tuple[datetime, str, str, str, int]], zone: ZoneInfo, client: str | None
 ) -> list[RuleTally]:
     files: dict[tuple[date, str, str, str], int] = defaultdict(int)
     findings: dict[tuple[date, str, str, str], int] = defaultdict(int)
-    for received, client_id, code, severity, count in rows:
-        owner = client_id or UNKNOWN_CLIENT
+    for received, owner, code, severity, count in rows:
         if client is not None and owner != client:
             continue
         key = (received.astimezone(zone).date(), owner, code, severity)
@@ -388,6 +455,11 @@ def summary_json(report: Report, written: list[Path]) -> dict[str, Any]:
         "journals": {
             state: len(report.journals_in(state)) for state in ("open", "sealed", "approved", "delivered")
         },
+        "capital_by_state": {
+            item.state: {"cases": item.cases, "capital_ore": item.capital_ore}
+            for item in report.capital_by_state
+        },
+        "cases_waiting_for_review": report.attention_total,
         "latencies": [
             {
                 "name": latency.name,

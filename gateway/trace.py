@@ -49,32 +49,37 @@ class Tracer:
 
     def trace(self, key: str, out: TextIO) -> bool:
         """Print the history of what ``key`` names; False when nothing is known by it."""
-        found = False
+        sections: list[tuple[str, Iterable[Step]]] = []
         journal = self._find_journal(key)
         if journal is not None:
-            self._print(f"Journal {journal.journal_id}", self._journal_steps(journal, with_files=True), out)
-            found = True
-        for record in self._store.file_by_name_or_sha(Path(key).name):
-            self._print(
-                f"File {mask_identities(record.name)} (sha256 {record.sha256[:12]})",
-                self._file_steps(record),
-                out,
-            )
-            found = True
+            sections.append((f"Journal {journal.journal_id}", self._journal_steps(journal, with_files=True)))
+        for record in self._find_files(key):
+            sections.append((f"File {record.name} (sha256 {record.sha256[:12]})", self._file_steps(record)))
         for case in self._store.cases_by_reference(key):
-            self._print(
-                f"Case {mask_identities(case.reference)} (client {case.client_id})",
-                self._case_steps(case),
-                out,
-            )
-            found = True
-        return found
+            sections.append((f"Case {case.reference} (client {case.client_id})", self._case_steps(case)))
+        for number, (title, steps) in enumerate(sections):
+            if number:
+                out.write("\n")
+            self._print(title, steps, out)
+        return bool(sections)
+
+    def _find_files(self, key: str) -> list[FileRecord]:
+        """By name, path or SHA-256; or by its receipt's name, which ends in 12 hex of the SHA-256."""
+        name = Path(key).name
+        if name.endswith(".kvittens.xml"):
+            prefix = name.removesuffix(".kvittens.xml").rpartition(".")[2]
+            return [
+                record
+                for record in self._store.file_by_name_or_sha(prefix)
+                if record.receipt_path and Path(record.receipt_path).name == name
+            ]
+        return self._store.file_by_name_or_sha(name)
 
     def _print(self, title: str, steps: Iterable[Step], out: TextIO) -> None:
-        out.write(title + "\n")
+        # Every line through the masker: file names and paths may hold a personnummer.
+        out.write(mask_identities(title) + "\n")
         for step in sorted(steps, key=lambda s: (s.at is None, s.at or datetime.min)):
-            out.write(f"  {_when(step.at, self._zone):<19}  {step.text}\n")
-        out.write("\n")
+            out.write(mask_identities(f"  {_when(step.at, self._zone):<19}  {step.text}") + "\n")
 
     # -- finding things --------------------------------------------------------------------------
 
@@ -118,12 +123,17 @@ class Tracer:
         count, cases = self._store.cases_of_file(record.id, limit=CASES_LISTED)
         journals = Counter(case.journal_id for case in cases)
         if count:
-            for journal_id, listed in journals.items():
+            if len(journals) == 1 and count == len(cases):
                 yield Step(
-                    record.judged_at, f"cases joined journal {journal_id}: {listed} of the first {len(cases)}"
+                    record.judged_at, f"{count} accepted case(s) joined journal {next(iter(journals))}"
                 )
-            if count > len(cases):
-                yield Step(record.judged_at, f"... {count} cases journaled in all")
+            else:
+                for journal_id, listed in journals.items():
+                    yield Step(
+                        record.judged_at,
+                        f"accepted cases joined journal {journal_id} ({listed} of the first {len(cases)})",
+                    )
+                yield Step(record.judged_at, f"{count} accepted case(s) in all")
             for journal_id in journals:
                 journal = self._store.journal(journal_id) if journal_id else None
                 if journal is not None:
@@ -143,13 +153,18 @@ class Tracer:
         if record.receipt_path:
             for finding in _case_findings(Path(record.receipt_path), case.reference):
                 yield Step(record.judged_at, f"  finding {finding}")
-        if case.withdrawn_reason is not None:
-            yield Step(None, f"withdrawn from its journal: {mask_identities(case.withdrawn_reason)}")
         if case.journal_id:
             yield Step(record.judged_at, f"joined journal {case.journal_id}")
-            journal = self._store.journal(case.journal_id)
-            if journal is not None:
-                yield from self._journal_steps(journal, with_files=False)
+        withdrawals = [e for e in self._store.events_about([case.reference]) if e[1] == "case-withdrawn"]
+        for at, _, _, detail in withdrawals:
+            yield Step(datetime.fromisoformat(at), f"withdrawn from journal {case.journal_id} {detail}")
+        if case.withdrawn_reason is not None:
+            if not withdrawals:
+                yield Step(None, f"withdrawn from journal {case.journal_id}: {case.withdrawn_reason}")
+            return  # its journal goes on without it
+        journal = self._store.journal(case.journal_id) if case.journal_id else None
+        if journal is not None:
+            yield from self._journal_steps(journal, with_files=False)
 
     def _journal_steps(self, journal: JournalRecord, *, with_files: bool) -> Iterator[Step]:
         name = journal.journal_id

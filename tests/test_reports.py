@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -256,14 +257,63 @@ def test_audit_verify_finds_a_receipt_that_was_removed_or_forged(
 ) -> None:
     day = traffic.day
     receipt = next(p for p in day.folders.receipts.glob("2026-11-25/*.kvittens.xml"))
-    forged = receipt.with_name("forged.xml.000000000000.kvittens.xml")
-    shutil.copyfile(receipt, forged)
+    journal_receipt = day.folders.journal_receipts / "lst-exempel-000001.xml.kvittens.xml"
+    forgeries = [
+        receipt.with_name("forged.xml.abcdefabcdef.kvittens.xml"),  # beside the real ones
+        day.folders.receipts / "undated" / "forged.kvittens.xml",  # in a folder of its own
+        day.folders.archive / "2026-11-25" / "99-forged.xml",  # an original nobody received
+        day.folders.sent / "lst-exempel-000009.xml",  # a journal nobody delivered
+        day.folders.journal_receipts / "lst-exempel-000009.xml.kvittens.xml",
+    ]
+    for forged in forgeries:
+        forged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(receipt, forged)
+        code, out = _run(day, "audit", "verify", capsys=capsys)
+        assert code == 1 and out.splitlines()[0].endswith(f"-unknown: {forged}"), out
+        forged.unlink()
+
+    # A journal receipt edited where the journal's SHA-256 is not (its case list, say).
+    original = journal_receipt.read_bytes()
+    assert b"LST-2026-0412" in original
+    journal_receipt.write_bytes(original.replace(b"LST-2026-0412", b"LST-2026-0413"))
     code, out = _run(day, "audit", "verify", capsys=capsys)
-    assert code == 1 and f"receipt-unknown: {forged}" in out
-    forged.unlink()
+    assert code == 1 and out.splitlines()[0] == f"BROKEN: journal-receipt-altered: {journal_receipt}", out
+    journal_receipt.write_bytes(original)
+
+    # A receipt that is no longer XML at all.
+    original = receipt.read_bytes()
+    receipt.write_bytes(original[: len(original) // 2])
+    code, out = _run(day, "audit", "verify", capsys=capsys)
+    assert code == 1 and f"receipt-unreadable: {receipt}" in out
+    receipt.write_bytes(original)
+
+    # Limited to a period: nothing written then, nothing to check, and said so.
+    code, out = _run(day, "audit", "verify", "--from", "2026-12-01", capsys=capsys)
+    assert code == 0 and out.startswith("OK: 0 receipt(s) in the period (none in the period)"), out
+    assert _run(day, "audit", "verify", "--from", "2026-11-26", "--to", "2026-11-25", capsys=capsys)[0] == 2
+
     receipt.unlink()
     code, out = _run(day, "audit", "verify", capsys=capsys)
     assert code == 1 and out.splitlines()[0] == f"BROKEN: receipt-missing: {receipt}"
+
+
+def test_audit_and_report_mask_a_personnummer_in_a_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    named = tmp_path / "kund_198503159819.xml"  # ERP systems do name files after people
+    shutil.copyfile(EXAMPLE, named)
+    day.drop_and_process(named)
+    next(day.folders.archive.glob("*/*")).unlink()
+    code, out = _run(day, "report", "--from", "2026-11-25", "--format", "json", capsys=capsys)
+    assert code == 1 and "original-missing" in out
+    code, audit_out = _run(day, "audit", "verify", capsys=capsys)
+    code, trace_out = _run(day, "trace", named.name, capsys=capsys)
+    page = next(day.folders.reports.glob("*.html")).read_text(encoding="utf-8")
+    for text in (out, audit_out, trace_out, page):
+        assert "8503159819" not in text and "850315-9819" not in text
+    assert "850315-XXXX" in audit_out and "850315-XXXX" in page
 
 
 def test_trace_follows_a_case_from_its_file_to_the_delivered_journal(
@@ -286,6 +336,29 @@ def test_trace_follows_a_case_from_its_file_to_the_delivered_journal(
     assert code == 0 and "quarantined" in out and "F08" in out
     code, out = _run(day, "trace", "no-such-thing", capsys=capsys)
     assert code == 1 and "nothing known" in out
+    code, out = _run(day, "trace", "____________", capsys=capsys)  # not a LIKE pattern
+    assert code == 1
+    receipt = next(day.folders.receipts.glob(f"2026-11-25/{MIXED.name}.*.kvittens.xml"))
+    code, out = _run(day, "trace", receipt.name, capsys=capsys)  # what an auditor has in hand
+    assert code == 0 and out.startswith(f"File {MIXED.name}") and "judged partially-accepted" in out
+
+
+def test_trace_shows_when_and_by_whom_a_case_was_withdrawn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    day.drop_and_process(EXAMPLE)
+    code, _ = _run(
+        day, "journal", "withdraw", "LST-2026-0419", "--reason", "Betald", "--by", "Olle", capsys=capsys
+    )
+    assert code == 0
+    code, out = _run(day, "trace", "LST-2026-0419", capsys=capsys)
+    assert code == 0
+    withdrawn = next(line for line in out.splitlines() if "withdrawn" in line)
+    assert re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  withdrawn", withdrawn), withdrawn  # with its time
+    assert "withdrawn from journal lst-exempel-j1 by Olle: Betald" in withdrawn
+    assert "not delivered yet" not in out  # the journal goes on without it
 
 
 def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path) -> None:
@@ -295,14 +368,20 @@ def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path)
     config = config_module.load(tmp_path / "gateway.toml")
     now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     store = SqliteStore(tmp_path / "var" / "gateway.db")
-    store.set_meta(LAST_SCHEDULED_REPORT, (now - timedelta(days=2)).isoformat())  # due 2026-11-24 00:30
+    # The last nightly run was on the 22nd (the report of the 21st); stopped until the 25th.
+    store.set_meta(LAST_SCHEDULED_REPORT, datetime(2026, 11, 22, 0, 30, tzinfo=UTC).isoformat())
     store.close()
     assert Daemon(config, once=True, clock=lambda: now).run() == 0
-    written = tmp_path / "outbox" / "reports" / "avstamning-2026-11-24.html"
-    assert written.is_file()
-    written.unlink()
+    reports = tmp_path / "outbox" / "reports"
+    assert sorted(p.name for p in reports.glob("*.html")) == [
+        "avstamning-2026-11-22.html",
+        "avstamning-2026-11-23.html",
+        "avstamning-2026-11-24.html",
+    ]
+    for page in reports.glob("*.html"):
+        page.unlink()
     assert Daemon(config, once=True, clock=lambda: now).run() == 0
-    assert not written.exists()  # done once: not again at the next start
+    assert not list(reports.glob("*.html"))  # done once: not again at the next start
 
 
 def test_a_protected_identity_is_listed_for_review_masked_and_without_its_address(tmp_path: Path) -> None:
@@ -343,3 +422,19 @@ def test_the_page_has_cases_and_kronor_per_client_in_and_out(traffic: Traffic) -
     assert ours[6] == format_ore(expected["capital_journaled_ore"])  # in ...
     assert ours[7:] == ["2", format_ore(expected["capital_journaled_ore"])]  # ... and out, to the öre
     assert rows["(okänd)"][1] == "3"  # an unknown client, an unreadable file, a quarantined one
+
+
+def test_an_amount_too_large_for_any_case_is_rejected_with_a_receipt_and_still_adds_up(
+    tmp_path: Path,
+) -> None:
+    huge = broken_copy(tmp_path, {">4800.00<": ">100000000000000000000.00<"}, name="huge.xml")
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    day.drop_and_process(huge)
+    (receipt,) = day.receipts()
+    assert receipt.findtext("k:Status", namespaces=KV) == "Underkand"  # S01 and F06, not quarantined
+    assert receipt.findtext("k:Anmarkning/k:Regel", namespaces=KV) == "F06"
+    report = build_report(day.store, day.config, period_from=DAY, period_to=DAY, client=None, now=day.clock())
+    assert report.balanced and report.total.cases_rejected == 3 and report.total.quarantined == 0
+    # The impossible amount counts as 0; the two others are there to the öre.
+    assert report.total.capital_in_ore == report.total.capital_rejected_ore == 3_305_050

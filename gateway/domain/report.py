@@ -208,6 +208,7 @@ class Report:
     rules: Sequence[RuleTally]
     latencies: Sequence[LatencySummary]
     attention: Sequence[AttentionCase] = field(default_factory=tuple)
+    attention_total: int = 0  # cases waiting for a person in all; the first ones are listed
 
     @property
     def total(self) -> FileTally:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from gateway.domain.identity import mask_identities
 from gateway.domain.report import TALLY_COUNTS, FileTally, Report, format_ore
 from gateway.formats import svg_chart
 from gateway.formats.svg_chart import Series, clean_text, format_count
@@ -417,9 +418,10 @@ class _Page:
             li = _el(items, "li")
             what = _el(li, "div", cls="what")
             _el(what, "span", item.kind, cls="kind mono")
-            _el(what, "span", item.subject)
-            _el(li, "p", item.message_sv, lang="sv")
-            _el(li, "p", item.message_en, cls="en", lang="en")
+            # Masked here too: a subject may quote a file name, and file names hold personnummer.
+            _el(what, "span", mask_identities(item.subject))
+            _el(li, "p", mask_identities(item.message_sv), lang="sv")
+            _el(li, "p", mask_identities(item.message_en), cls="en", lang="en")
         for gap in report.gaps:
             li = _el(items, "li")
             what = _el(li, "div", cls="what")
@@ -889,7 +891,7 @@ class _Page:
         body = _el(table, "tbody")
         for case in cases:
             row = _el(body, "tr")
-            _td(row, case.reference, cls="mono")
+            _td(row, mask_identities(case.reference), cls="mono")
             _td(row, case.client)
             _td(row, case.journal_id, cls="mono")
             _td(row, case.masked_identity, cls="mono")
@@ -904,6 +906,14 @@ class _Page:
                 )
             else:
                 address.text = clean_text(case.address)
+        more = self.report.attention_total - len(cases)
+        if more > 0:
+            _el(
+                card,
+                "p",
+                f"… och {more} ärenden till; se `journal show` / … and {more} more cases; see `journal show`",
+                cls="note",
+            )
 
     def footer(self, main: etree._Element) -> None:
         stamp = self.report.stamp

@@ -82,6 +82,7 @@ class ReceivedFile:
     duplicate_capital_ore: int
     receipt_path: str | None
     final_path: str | None
+    client_orgnr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,7 @@ class JournalRecord:
     delivered_at: datetime | None
     attempts: int
     last_error: str | None
+    receipt_sha256: str | None = None  # the journal receipt's, once delivered
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_subject ON events(subject)
     """,
+    # 4: `audit verify` walks the receipt chain by each receipt's predecessor and looks up every
+    # receipt it finds on disk, without holding the store in memory; a journal receipt's own
+    # SHA-256 is kept, so that an edit to it is found too.
+    """
+    CREATE INDEX files_previous_receipt ON files(previous_receipt_sha256);
+    CREATE INDEX files_receipt_path ON files(receipt_path);
+    CREATE INDEX files_final_path ON files(final_path);
+    ALTER TABLE journals ADD COLUMN receipt_sha256 TEXT
+    """,
 )
 
 #: Who holds a delivery lease: this machine and process.
@@ -163,7 +172,7 @@ _FILE_COLUMNS = (
 _JOURNAL_COLUMNS = (
     "j.id, j.client_id, j.sequence, j.state, j.needs_review, j.opened_at, j.sealed_at, j.approved_by, "
     "j.approved_at, j.built_at, j.file_name, j.sha256, j.size, j.delivered_at, j.attempts, j.last_error, "
-    "(SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
+    "j.receipt_sha256, (SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
     "(SELECT COALESCE(SUM(c.capital_ore), 0) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL)"
 )
 
@@ -407,9 +416,14 @@ class SqliteStore:
         return [self._file(row) for row in rows]
 
     def file_by_name_or_sha(self, key: str) -> list[FileRecord]:
+        """Files by name, or by SHA-256 or its first 12 hex digits or more (any case)."""
+        prefix = (
+            key.lower() if 12 <= len(key) <= 64 and all(c in "0123456789abcdefABCDEF" for c in key) else None
+        )
         rows = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE name = ? OR sha256 = ? OR sha256 LIKE ? ORDER BY id",
-            (key, key, f"{key}%" if len(key) >= 12 else key),
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE name = ? OR (? IS NOT NULL AND substr(sha256, 1, ?) = ?) "
+            "ORDER BY id",
+            (key, prefix, len(key), prefix),
         )
         return [self._file(row) for row in rows]
 
@@ -537,7 +551,7 @@ class SqliteStore:
 
     def _journal(self, row: tuple[object, ...]) -> JournalRecord:
         (id_, client, seq, state, review, opened, sealed, by, approved, built, name, sha, size, delivered,
-         attempts, error, count, capital) = row  # fmt: skip
+         attempts, error, receipt_sha, count, capital) = row  # fmt: skip
         return JournalRecord(
             id=int(id_),  # type: ignore[call-overload]
             journal_id=journal_id_of(str(client), int(id_)),  # type: ignore[call-overload]
@@ -558,6 +572,7 @@ class SqliteStore:
             delivered_at=_moment(delivered),  # type: ignore[arg-type]
             attempts=int(attempts),  # type: ignore[call-overload]
             last_error=None if error is None else str(error),
+            receipt_sha256=None if receipt_sha is None else str(receipt_sha),
         )
 
     def seal_journals(
@@ -702,13 +717,13 @@ class SqliteStore:
                 (_row_of(journal_id),),
             )
 
-    def record_delivered(self, journal_id: str, *, now: datetime) -> None:
+    def record_delivered(self, journal_id: str, *, now: datetime, receipt_sha256: str | None = None) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, lease_holder = NULL, "
-                "retry_at = NULL, last_error = NULL "
+                "retry_at = NULL, last_error = NULL, receipt_sha256 = ? "
                 "WHERE id = ? AND state = 'approved'",
-                (_iso(now), _row_of(journal_id)),
+                (_iso(now), receipt_sha256, _row_of(journal_id)),
             )
 
     def withdraw_case(
@@ -788,8 +803,8 @@ class SqliteStore:
             "SELECT id, source, name, client_id, state, status, received_at, written_at, finished_at, "
             "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
             "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "
-            "COALESCE(rejected_capital_ore, 0), COALESCE(duplicate_capital_ore, 0), receipt_path, final_path "
-            "FROM files WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
+            "COALESCE(rejected_capital_ore, 0), COALESCE(duplicate_capital_ore, 0), receipt_path, final_path, "
+            "client_orgnr FROM files WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
             (_iso(start), _iso(end)),
         )
         for row in rows:
@@ -800,14 +815,17 @@ class SqliteStore:
             values[8] = _moment(values[8])
             yield ReceivedFile(*values)
 
-    def case_mismatches(self, start: datetime, end: datetime) -> list[CaseMismatch]:
+    def case_mismatches(
+        self, start: datetime, end: datetime, client_orgnr: str | None = None
+    ) -> list[CaseMismatch]:
         """Judged files received in [start, end) whose stored cases do not match their verdict."""
         rows = self._db.execute(
             "SELECT f.name, f.accepted_count, COUNT(c.id), f.accepted_capital_ore, COALESCE(SUM(c.capital_ore), 0) "
             "FROM files f LEFT JOIN cases c ON c.file_row = f.id "
-            "WHERE f.received_at >= ? AND f.received_at < ? AND f.state != 'claimed' GROUP BY f.id "
+            "WHERE f.received_at >= ? AND f.received_at < ? AND f.state != 'claimed' "
+            "AND (? IS NULL OR f.client_orgnr = ?) GROUP BY f.id "
             "HAVING COUNT(c.id) != f.accepted_count OR COALESCE(SUM(c.capital_ore), 0) != f.accepted_capital_ore",
-            (_iso(start), _iso(end)),
+            (_iso(start), _iso(end), client_orgnr, client_orgnr),
         )
         return [CaseMismatch(*row) for row in rows]
 
@@ -835,16 +853,16 @@ class SqliteStore:
 
     def finding_counts(
         self, start: datetime, end: datetime
-    ) -> Iterator[tuple[datetime, str | None, str, str, int]]:
-        """(received, client id, code, severity, findings) per file received in [start, end)."""
+    ) -> Iterator[tuple[datetime, str | None, str | None, str, str, int]]:
+        """(received, client id, client orgnr, code, severity, findings) per file received in [start, end)."""
         rows = self._db.execute(
-            "SELECT f.received_at, f.client_id, ff.code, ff.severity, ff.findings "
+            "SELECT f.received_at, f.client_id, f.client_orgnr, ff.code, ff.severity, ff.findings "
             "FROM file_findings ff JOIN files f ON f.id = ff.file_row "
             "WHERE f.received_at >= ? AND f.received_at < ? ORDER BY f.received_at",
             (_iso(start), _iso(end)),
         )
-        for received, client, code, severity, findings in rows:
-            yield datetime.fromisoformat(received), client, code, severity, int(findings)
+        for received, client, orgnr, code, severity, findings in rows:
+            yield datetime.fromisoformat(received), client, orgnr, code, severity, int(findings)
 
     def file_findings(self, file_id: int) -> list[tuple[str, str, int]]:
         rows = self._db.execute(
@@ -863,37 +881,62 @@ class SqliteStore:
         )
         return [self._journal(row) for row in rows]
 
-    def cases_awaiting_review(self, *, limit: int) -> list[StoredCase]:
-        """Cases in sealed journals held for a person's approval (manual review, M16)."""
+    def cases_awaiting_review(self, *, client_id: str | None, limit: int) -> tuple[int, list[StoredCase]]:
+        """Cases in sealed journals held for a person's approval (manual review, M16): how many,
+        and the first ``limit``."""
+        where = "WHERE j.state = 'sealed' AND c.withdrawn_at IS NULL AND (? IS NULL OR c.client_id = ?)"
+        (count,) = self._db.execute(
+            f"SELECT COUNT(*) FROM cases c JOIN journals j ON j.id = c.journal_row {where}",
+            (client_id, client_id),
+        ).fetchone()
         rows = self._db.execute(
-            "SELECT c.id FROM cases c JOIN journals j ON j.id = c.journal_row "
-            "WHERE j.state = 'sealed' AND c.withdrawn_at IS NULL ORDER BY j.id, c.id LIMIT ?",
-            (limit,),
+            f"SELECT c.id FROM cases c JOIN journals j ON j.id = c.journal_row {where} ORDER BY j.id, c.id LIMIT ?",
+            (client_id, client_id, limit),
         ).fetchall()
-        return [self.case_by_row(row_id) for (row_id,) in rows]
+        return int(count), [self.case_by_row(row_id) for (row_id,) in rows]
 
-    def receipt_chain(self) -> list[FileRecord]:
-        """Every file with a committed receipt, in the order of the receipt chain (oldest first).
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read everything inside as of one moment (a read transaction: WAL keeps it consistent
+        while the daemon goes on writing)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
-        Follows each receipt's recorded predecessor from the genesis value; a record whose
-        predecessor is not in the chain (which the store's commit rule prevents) ends up last.
+    def receipt_chain(self) -> Iterator[FileRecord]:
+        """Every file with a committed receipt in the order of the receipt chain, oldest first.
+
+        Follows each receipt's recorded predecessor from the genesis value, one indexed lookup per
+        receipt (nothing held in memory). A receipt whose predecessor is not in the chain is not
+        reached: compare the count with :meth:`receipt_count`.
         """
-        rows = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE state != 'claimed' ORDER BY id")
-        by_previous: dict[str, FileRecord] = {}
-        strays: list[FileRecord] = []
-        for row in rows:
-            record = self._file(row)
-            if record.previous_receipt_sha256 in by_previous or record.previous_receipt_sha256 is None:
-                strays.append(record)
-            else:
-                by_previous[record.previous_receipt_sha256] = record
-        chain: list[FileRecord] = []
         link = GENESIS_SHA256
-        while link in by_previous:
-            record = by_previous.pop(link)
-            chain.append(record)
-            link = record.receipt_sha256 or ""
-        return chain + strays + list(by_previous.values())
+        while True:
+            row = self._db.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE previous_receipt_sha256 = ? AND state != 'claimed' "
+                "ORDER BY id LIMIT 1",
+                (link,),
+            ).fetchone()
+            if row is None:
+                return
+            record = self._file(row)
+            yield record
+            if not record.receipt_sha256:
+                return
+            link = record.receipt_sha256
+
+    def receipt_count(self) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM files WHERE state != 'claimed'").fetchone()
+        return int(count)
+
+    def knows_path(self, path: str) -> bool:
+        """Whether a receipt or original at ``path`` is one the gateway wrote."""
+        row = self._db.execute(
+            "SELECT 1 FROM files WHERE receipt_path = ? OR final_path = ? LIMIT 1", (path, path)
+        ).fetchone()
+        return row is not None
 
     def events_about(self, subjects: Sequence[str]) -> list[tuple[str, str, str, str]]:
         if not subjects:
