@@ -23,7 +23,7 @@ messages pass through the identity masker (a file name may hold a personnummer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -55,12 +55,17 @@ class Break:
     message: str
 
 
+#: Breaks kept with their details (the rest are counted): a lost folder must not fill memory.
+MAX_BREAKS = 1000
+
+
 @dataclass(slots=True)
 class AuditResult:
     receipts: int = 0
     originals: int = 0
     journals: int = 0
     breaks: list[Break] = field(default_factory=list)
+    more_breaks: int = 0  # beyond MAX_BREAKS
     first_receipt: str | None = None
     last_receipt: str | None = None
     whole_store: bool = True  # False when limited to a period
@@ -68,6 +73,13 @@ class AuditResult:
     @property
     def ok(self) -> bool:
         return not self.breaks
+
+    def add(self, breaks: Iterable[Break]) -> None:
+        for item in breaks:
+            if len(self.breaks) < MAX_BREAKS:
+                self.breaks.append(item)
+            else:
+                self.more_breaks += 1
 
 
 def _short(sha256: str | None) -> str:
@@ -137,31 +149,35 @@ def verify(
             chained += 1
             day = record.judged_at.astimezone(zone).date() if record.judged_at else None
             if in_period(day):
-                result.breaks.extend(_check_receipt(record, previous, result))
+                result.add(_check_receipt(record, previous, result))
             previous = record
         recorded = store.receipt_count()
         head = store.receipt_chain_head()
         if chained != recorded:
-            result.breaks.append(
-                Break(
-                    "chain-broken",
-                    str(folders.receipts),
-                    f"{recorded - chained} recorded receipt(s) cannot be reached from the first one: the chain "
-                    f"breaks after {previous.receipt_path if previous else '(genesis)'}",
+            result.add(
+                (
+                    Break(
+                        "chain-broken",
+                        str(folders.receipts),
+                        f"{recorded - chained} recorded receipt(s) cannot be reached from the first one: the chain "
+                        f"breaks after {previous.receipt_path if previous else '(genesis)'}",
+                    ),
                 )
             )
         if head != (previous.receipt_sha256 if previous else GENESIS_SHA256):
-            result.breaks.append(
-                Break(
-                    "chain-broken",
-                    previous.receipt_path or "" if previous else str(folders.receipts),
-                    f"the chain ends at {_short(previous.receipt_sha256 if previous else GENESIS_SHA256)} but "
-                    f"the store's head is {_short(head)}",
+            result.add(
+                (
+                    Break(
+                        "chain-broken",
+                        previous.receipt_path or "" if previous else str(folders.receipts),
+                        f"the chain ends at {_short(previous.receipt_sha256 if previous else GENESIS_SHA256)} but "
+                        f"the store's head is {_short(head)}",
+                    ),
                 )
             )
-        result.breaks.extend(_check_journals(store, folders, zone, in_period, result))
+        result.add(_check_journals(store, folders, zone, in_period, result))
     # After the snapshot: a file written meanwhile is known by now, and is no false alarm.
-    result.breaks.extend(_unknown_files(store, folders, in_period))
+    result.add(_unknown_files(store, folders, in_period))
     return result
 
 
@@ -339,8 +355,10 @@ def write_result(result: AuditResult, out: TextIO) -> None:
         first = result.breaks[0]
         lines += [f"BROKEN: {first.kind}: {first.path}", f"  {first.message}"]
         if len(result.breaks) > 1:
-            lines.append(f"{len(result.breaks) - 1} more problem(s):")
+            lines.append(f"{len(result.breaks) - 1 + result.more_breaks} more problem(s):")
             lines += [f"  {item.kind}: {item.path}: {item.message}" for item in result.breaks[1:]]
+        if result.more_breaks:
+            lines.append(f"  ... and {result.more_breaks} more")
         lines.append(
             f"checked {result.receipts} receipt(s){scope}, {result.originals} original(s), "
             f"{result.journals} sent journal(s)"
