@@ -310,3 +310,9 @@ def test_examples_validate_as_their_comments_say(
     for case in verdict.cases:
         if case.status is CaseStatus.ACCEPTED:
             assert all(f.severity is Severity.WARNING for f in case.findings)
+
+
+def test_a_syntax_error_is_told_without_the_parser_s_internals() -> None:
+    (finding,) = _report(DATA / "invalid" / "F01-inte-valformad.xml").verdict.findings
+    assert finding.message_en.endswith("Person, line 25, column 16"), finding.message_en
+    assert "<string>" not in finding.message_sv + finding.message_en

@@ -151,7 +151,8 @@ def _syntax_finding(error: Exception) -> Finding:
         last = log[len(log) - 1]
         message, line = last.message, last.line or None
     lowered = message.lower()
-    cleaned = schema_messages.clean(message)
+    # lxml appends where it parsed from, "(<string>, line 25)": the line is already in the message.
+    cleaned = re.sub(r"\s*\(<string>, line \d+\)$", "", schema_messages.clean(message))
     if any(marker in lowered for marker in _UNSAFE_SYNTAX_MARKERS):
         return _file_finding(
             "F02",

@@ -436,7 +436,7 @@ def postal_code_spaces(r: Rule, case: Case, ctx: RuleContext, state: FileState) 
                     address,
                     "Postnummer",
                     f"Postnumret {describe(code)} skrivs utan mellanslag; det skickas som {digits}.",
-                    f"The postal code {describe(code)} is written without spaces; it is sent as {digits}.",
+                    f"The postal code {describe(code)} should be written without spaces; it is sent as {digits}.",
                 )
             )
     return found
