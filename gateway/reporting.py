@@ -7,8 +7,10 @@ checks. Written atomically to ``outbox/reports/``: one HTML page and one CSV per
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import time as time_module
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -55,6 +57,8 @@ ATTENTION_LIMIT = 200
 DISCREPANCIES_PER_KIND = 100
 #: Discrepancies printed by `report` (all are in the HTML and CSV).
 SUMMARY_LIMIT = 50
+#: A report's temporary file older than this was left by a writer that was killed.
+STALE_TEMPORARY_SECONDS = 3600.0
 #: What the report's file names start with.
 REPORT_PREFIX = "avstamning"
 
@@ -381,19 +385,24 @@ def report_base_name(period_from: date, period_to: date, client: str | None) -> 
 def write_report(report: Report, folder: Path) -> list[Path]:
     """The HTML page and one CSV per table, each written atomically; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in folder.glob(".*.tmp"):
+        # What a writer killed mid-write left behind (a live writer's file is minutes old at most).
+        with contextlib.suppress(FileNotFoundError):
+            if time_module.time() - stale.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                stale.unlink()
     base = report_base_name(report.period_from, report.period_to, report.client)
     written: list[Path] = []
     html = io.BytesIO()
     write_report_html(html, report)
     target = folder / f"{base}.html"
-    write_atomically(target, html.getvalue())
+    write_atomically(target, html.getvalue(), unique=True)
     written.append(target)
     for table in CSV_TABLES:
         text = io.StringIO(newline="")
         write_report_csv(text, report, table)
         target = folder / f"{base}.{table}.csv"
         # With a byte-order mark: without one, Excel reads UTF-8 as Latin-1 and mangles å, ä, ö.
-        write_atomically(target, text.getvalue().encode("utf-8-sig"))
+        write_atomically(target, text.getvalue().encode("utf-8-sig"), unique=True)
         written.append(target)
     return written
 

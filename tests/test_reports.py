@@ -438,3 +438,23 @@ def test_an_amount_too_large_for_any_case_is_rejected_with_a_receipt_and_still_a
     assert report.balanced and report.total.cases_rejected == 3 and report.total.quarantined == 0
     # The impossible amount counts as 0; the two others are there to the öre.
     assert report.total.capital_in_ore == report.total.capital_rejected_ore == 3_305_050
+
+
+def test_writing_a_report_clears_what_a_killed_writer_left_and_nothing_else(traffic: Traffic) -> None:
+    import os
+
+    day = traffic.day
+    folder = day.folders.reports
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / ".avstamning-2026-11-24.html.1234.5678.tmp"
+    live = folder / ".avstamning-2026-11-25.html.4321.8765.tmp"
+    for path in (stale, live):
+        path.write_text("half", encoding="utf-8")
+    os.utime(stale, (0, 0))
+    report = build_report(day.store, day.config, period_from=DAY, period_to=DAY, client=None, now=day.clock())
+    written = write_report(report, folder)
+    assert not stale.exists() and live.exists()
+    assert [p.name for p in written] == [
+        "avstamning-2026-11-25.html",
+        *(f"avstamning-2026-11-25.{table}.csv" for table in ("avstamning", "journaler", "regler", "latens")),
+    ]

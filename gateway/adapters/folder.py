@@ -209,14 +209,18 @@ def fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def write_atomically(target: Path, data: bytes, *, mode: int = 0o600) -> None:
+def write_atomically(target: Path, data: bytes, *, mode: int = 0o600, unique: bool = False) -> None:
     """Write ``data`` to ``target`` so that a reader sees the whole file or nothing.
 
     Temp file in the same folder, fsync, rename, fsync the folder: after a crash the target is
     either absent or complete, never half written.
     """
-    # A fixed temporary name: an attempt after a crash overwrites the half-written leftover.
-    temporary = target.with_name(f".{target.name}.tmp")
+    # A fixed temporary name: an attempt after a crash overwrites the half-written leftover. With
+    # ``unique`` (writers that may run at once, like a report on demand beside the nightly one),
+    # each writer has its own, and the last rename wins whole.
+    temporary = target.with_name(
+        f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp" if unique else f".{target.name}.tmp"
+    )
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
