@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -441,8 +442,6 @@ def test_an_amount_too_large_for_any_case_is_rejected_with_a_receipt_and_still_a
 
 
 def test_writing_a_report_clears_what_a_killed_writer_left_and_nothing_else(traffic: Traffic) -> None:
-    import os
-
     day = traffic.day
     folder = day.folders.reports
     folder.mkdir(parents=True, exist_ok=True)
