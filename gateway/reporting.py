@@ -119,108 +119,98 @@ def build_report(
     daemon goes on writing.
     """
     with store.snapshot():
-        return _build(store, config, period_from=period_from, period_to=period_to, client=client, now=now)
+        zone = ZoneInfo(config.timezone)
+        start, end = period_bounds(period_from, period_to, zone)
+        folders = Folders.from_config(config)
+        discrepancies = _Discrepancies()
+        # Files judged before schema 3 recorded only the client's orgnr: find the client by it.
+        client_by_orgnr = {c.orgnr: c.id for c in config.clients}
+        client_orgnr = next((c.orgnr for c in config.clients if c.id == client), None)
 
+        def owner(client_id: str | None, orgnr: str | None) -> str:
+            return client_id or client_by_orgnr.get(orgnr or "") or UNKNOWN_CLIENT
 
-def _build(
-    store: SqliteStore,
-    config: GatewayConfig,
-    *,
-    period_from: date,
-    period_to: date,
-    client: str | None,
-    now: datetime,
-) -> Report:
-    zone = ZoneInfo(config.timezone)
-    start, end = period_bounds(period_from, period_to, zone)
-    folders = Folders.from_config(config)
-    discrepancies = _Discrepancies()
-    # Files judged before schema 3 recorded only the client's orgnr: find the client by it.
-    client_by_orgnr = {c.orgnr: c.id for c in config.clients}
-    client_orgnr = next((c.orgnr for c in config.clients if c.id == client), None)
-
-    def owner(client_id: str | None, orgnr: str | None) -> str:
-        return client_id or client_by_orgnr.get(orgnr or "") or UNKNOWN_CLIENT
-
-    tallies: dict[tuple[date, str, str], _Tally] = defaultdict(_Tally)
-    drop_to_receipt = array("d")  # 8 bytes a file: a year of files is a few MB
-    for received in store.received_files(start, end):
-        received_by = owner(received.client_id, received.client_orgnr)
-        if client is not None and received_by != client:
-            continue
-        tallies[(received.received_at.astimezone(zone).date(), received.source, received_by)].add(received)
-        discrepancies.extend(_file_problems(received, now))
-        if received.finished_at is not None and received.written_at is not None:
-            drop_to_receipt.append(max(0.0, (received.finished_at - received.written_at).total_seconds()))
-    rows = [tally.freeze(*key) for key, tally in sorted(tallies.items())]
-    for row in rows:
-        discrepancies.extend(_unbalanced(row))
-
-    for mismatch in store.case_mismatches(start, end, client_orgnr):
-        discrepancies.add(
-            Discrepancy(
-                "journaled-cases",
-                mismatch.file_name,
-                f"Kvittot godkände {mismatch.accepted_count} ärenden ({mismatch.accepted_capital_ore} öre) men "
-                f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) finns i journalerna.",
-                f"The receipt accepted {mismatch.accepted_count} cases ({mismatch.accepted_capital_ore} öre) but "
-                f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) are in the journals.",
+        tallies: dict[tuple[date, str, str], _Tally] = defaultdict(_Tally)
+        drop_to_receipt = array("d")  # 8 bytes a file: a year of files is a few MB
+        for received in store.received_files(start, end):
+            received_by = owner(received.client_id, received.client_orgnr)
+            if client is not None and received_by != client:
+                continue
+            tallies[(received.received_at.astimezone(zone).date(), received.source, received_by)].add(
+                received
             )
+            discrepancies.extend(_file_problems(received, now))
+            if received.finished_at is not None and received.written_at is not None:
+                drop_to_receipt.append(max(0.0, (received.finished_at - received.written_at).total_seconds()))
+        rows = [tally.freeze(*key) for key, tally in sorted(tallies.items())]
+        for row in rows:
+            discrepancies.extend(_unbalanced(row))
+
+        for mismatch in store.case_mismatches(start, end, client_orgnr):
+            discrepancies.add(
+                Discrepancy(
+                    "journaled-cases",
+                    mismatch.file_name,
+                    f"Kvittot godkände {mismatch.accepted_count} ärenden ({mismatch.accepted_capital_ore} öre) men "
+                    f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) finns i journalerna.",
+                    f"The receipt accepted {mismatch.accepted_count} cases ({mismatch.accepted_capital_ore} öre) but "
+                    f"{mismatch.stored_cases} ({mismatch.stored_capital_ore} öre) are in the journals.",
+                )
+            )
+
+        gaps: list[SequenceGap] = []
+        for client_id, sequences in sorted(store.journal_sequences().items()):
+            if client is not None and client_id != client:
+                continue
+            gap = find_gaps(client_id, sequences)
+            if gap is not None:
+                gaps.append(gap)
+
+        journals = [
+            journal
+            for journal in store.journals_touched(start, end)
+            if client is None or journal.client_id == client
+        ]
+        seal_to_delivery = [
+            (journal.delivered_at - journal.sealed_at).total_seconds()
+            for journal in journals
+            if journal.delivered_at is not None
+            and journal.sealed_at is not None
+            and start <= journal.delivered_at < end
+        ]
+        for journal in journals:
+            discrepancies.extend(_journal_problems(journal, folders))
+
+        rules = _rule_tallies(
+            (
+                (at, owner(client_id, orgnr), code, severity, count)
+                for at, client_id, orgnr, code, severity, count in store.finding_counts(start, end)
+            ),
+            zone,
+            client,
         )
-
-    gaps: list[SequenceGap] = []
-    for client_id, sequences in sorted(store.journal_sequences().items()):
-        if client is not None and client_id != client:
-            continue
-        gap = find_gaps(client_id, sequences)
-        if gap is not None:
-            gaps.append(gap)
-
-    journals = [
-        journal
-        for journal in store.journals_touched(start, end)
-        if client is None or journal.client_id == client
-    ]
-    seal_to_delivery = [
-        (journal.delivered_at - journal.sealed_at).total_seconds()
-        for journal in journals
-        if journal.delivered_at is not None
-        and journal.sealed_at is not None
-        and start <= journal.delivered_at < end
-    ]
-    for journal in journals:
-        discrepancies.extend(_journal_problems(journal, folders))
-
-    rules = _rule_tallies(
-        (
-            (at, owner(client_id, orgnr), code, severity, count)
-            for at, client_id, orgnr, code, severity, count in store.finding_counts(start, end)
-        ),
-        zone,
-        client,
-    )
-    waiting, listed = store.cases_awaiting_review(client_id=client, limit=ATTENTION_LIMIT)
-    return Report(
-        period_from=period_from,
-        period_to=period_to,
-        client=client,
-        stamp=ReportStamp(now, __version__, RULESET_VERSION, config.sha256, config.timezone),
-        tallies=rows,
-        journals=[_journal_line(journal) for journal in journals],
-        capital_by_state=[
-            CapitalByState(state, cases, ore)
-            for state, cases, ore in store.capital_by_state(start, end, client)
-        ],
-        gaps=gaps,
-        discrepancies=discrepancies.all(),
-        rules=rules,
-        latencies=[
-            summarise_latency("drop-to-receipt", drop_to_receipt),
-            summarise_latency("seal-to-delivery", seal_to_delivery),
-        ],
-        attention=[_attention(case) for case in listed],
-        attention_total=waiting,
-    )
+        waiting, listed = store.cases_awaiting_review(client_id=client, limit=ATTENTION_LIMIT)
+        return Report(
+            period_from=period_from,
+            period_to=period_to,
+            client=client,
+            stamp=ReportStamp(now, __version__, RULESET_VERSION, config.sha256, config.timezone),
+            tallies=rows,
+            journals=[_journal_line(journal) for journal in journals],
+            capital_by_state=[
+                CapitalByState(state, cases, ore)
+                for state, cases, ore in store.capital_by_state(start, end, client)
+            ],
+            gaps=gaps,
+            discrepancies=discrepancies.all(),
+            rules=rules,
+            latencies=[
+                summarise_latency("drop-to-receipt", drop_to_receipt),
+                summarise_latency("seal-to-delivery", seal_to_delivery),
+            ],
+            attention=[_attention(case) for case in listed],
+            attention_total=waiting,
+        )
 
 
 class _Discrepancies:
