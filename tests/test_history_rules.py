@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, case_fingerprint
@@ -138,6 +139,15 @@ def test_F04_same_file_id_from_the_same_client_is_a_duplicate(tmp_path: Path) ->
     assert _codes(verdict.findings) == ["F04"]
     assert verdict.findings[0].path == "/Arendefil/Filhuvud/FilId"
     assert all(case.status is CaseStatus.DUPLICATE for case in verdict.cases)
+
+
+def test_F04_a_duplicate_is_not_also_told_its_lopnummer_repeats() -> None:
+    sequence = int(etree.parse(str(ONE_CASE)).findtext("{*}Filhuvud/{*}Lopnummer") or 0)
+    history = FakeHistory(
+        by_bytes={hashlib.sha256(ONE_CASE.read_bytes()).hexdigest(): EARLIER_RECEIPT},
+        sequences={CLIENT: sequence},  # its own number, recorded when it came the first time
+    )
+    assert sequence and _codes(_validate(ONE_CASE, history).verdict.findings) == ["F04"]
 
 
 def test_F04_same_file_id_from_another_client_is_not_a_duplicate() -> None:

@@ -241,6 +241,10 @@ class FileJudge:
                 duplicate_of = self.context.history.receipt_for_file_id(
                     self.state.client_orgnr, header.file_id
                 )
+        if duplicate_of is not None:
+            # The file was received before, so its Lopnummer repeats by definition: an F07 on
+            # top of F04 would only be noise on the receipt and in the statistics.
+            findings = [finding for finding in findings if finding.code != "F07"]
         status = self._settle(findings, duplicate=duplicate_of is not None)
         return FileVerdict(status, findings, self.outcomes, header, summary, self.totals, duplicate_of)
 
