@@ -118,6 +118,10 @@ class Tracer:
         )
         if record.receipt_path:
             yield Step(record.judged_at, f"receipt {record.receipt_path}")
+            if record.status == "duplicate":
+                earlier = _earlier_receipt(Path(record.receipt_path))
+                if earlier:
+                    yield Step(record.judged_at, f"received before: see receipt {earlier}")
         if record.final_path:
             yield Step(record.finished_at, f"original moved to {record.final_path}")
         count, cases = self._store.cases_of_file(record.id, limit=CASES_LISTED)
@@ -219,3 +223,20 @@ def _case_findings(receipt: Path, reference: str) -> Iterator[str]:
             element.clear()
     except etree.XMLSyntaxError:
         return
+
+
+def _earlier_receipt(receipt: Path) -> str | None:
+    """The TidigareKvittens a duplicate's receipt names (it comes before the cases: read no further)."""
+    if not receipt.is_file():
+        return None
+    try:
+        for _, element in etree.iterparse(
+            str(receipt), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
+        ):
+            if element.tag == _RECEIPT + "TidigareKvittens":
+                return element.text
+            if element.tag in (_RECEIPT + "Arende", _RECEIPT + "Summering"):
+                return None
+    except etree.XMLSyntaxError:
+        return None
+    return None

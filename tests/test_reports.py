@@ -333,6 +333,8 @@ def test_trace_follows_a_case_from_its_file_to_the_delivered_journal(
 
     code, out = _run(day, "trace", "lst-exempel-000002", capsys=capsys)
     assert code == 0 and out.startswith("Journal lst-exempel-j2") and AGRESSO.name in out
+    code, out = _run(day, "trace", "same-bytes-new-name.xml", capsys=capsys)
+    assert code == 0 and f"received before: see receipt {EXAMPLE.name}." in out
     code, out = _run(day, "trace", "poison.xml", capsys=capsys)
     assert code == 0 and "quarantined" in out and "F08" in out
     code, out = _run(day, "trace", "no-such-thing", capsys=capsys)
