@@ -23,7 +23,7 @@ messages pass through the identity masker (a file name may hold a personnummer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -133,6 +133,7 @@ def verify(
     zone: ZoneInfo,
     period_from: date | None = None,
     period_to: date | None = None,
+    anchors: Sequence[str] = (),
 ) -> AuditResult:
     """Check receipts, originals and sent journals (those written on a day of the period)."""
     result = AuditResult(whole_store=period_from is None and period_to is None)
@@ -145,8 +146,10 @@ def verify(
     with store.snapshot():
         chained = 0
         previous: FileRecord | None = None
+        unseen_anchors = {anchor.lower() for anchor in anchors}
         for record in store.receipt_chain():
             chained += 1
+            unseen_anchors.discard(record.receipt_sha256 or "")
             day = record.judged_at.astimezone(zone).date() if record.judged_at else None
             if in_period(day):
                 result.add(_check_receipt(record, previous, result))
@@ -175,6 +178,15 @@ def verify(
                     ),
                 )
             )
+        result.add(
+            Break(
+                "anchor-missing",
+                anchor,
+                "no receipt in the chain has this SHA-256: the chain was rewritten since it was noted "
+                "(or it was never a receipt of this gateway)",
+            )
+            for anchor in sorted(unseen_anchors)
+        )
         result.add(_check_journals(store, folders, zone, in_period, result))
     # After the snapshot: a file written meanwhile is known by now, and is no false alarm.
     result.add(_unknown_files(store, folders, in_period))

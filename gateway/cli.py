@@ -45,6 +45,12 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _sha256(text: str) -> str:
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise argparse.ArgumentTypeError(f"not a SHA-256 (64 hex digits): {text!r}")
+    return text.lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="inkasso-gateway",
@@ -133,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--from", dest="period_from", type=_iso_date, metavar="YYYY-MM-DD")
     verify.add_argument("--to", dest="period_to", type=_iso_date, metavar="YYYY-MM-DD")
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        type=_sha256,
+        metavar="SHA256",
+        help="a receipt chain head noted earlier (printed by every report): it must still be in the chain",
+    )
 
     trace = commands.add_parser(
         "trace", parents=[configured], help="the whole history of a file, a case or a journal"

@@ -329,6 +329,7 @@ def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
             zone=ZoneInfo(config.timezone),
             period_from=args.period_from,
             period_to=args.period_to,
+            anchors=args.anchor,
         )
     finally:
         store.close()

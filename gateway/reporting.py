@@ -210,6 +210,7 @@ def build_report(
             ],
             attention=[_attention(case) for case in listed],
             attention_total=waiting,
+            chain_head=store.receipt_chain_head(),
         )
 
 
@@ -427,6 +428,7 @@ def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
         f"Delivered in the period: {format_ore(report.delivered_capital_ore)} kr in "
         f"{len(report.delivered)} journal(s)\n"
     )
+    out.write(f"Receipt chain head: {report.chain_head} (keep it: `audit verify --anchor` checks it later)\n")
     for path in written:
         out.write(f"written: {path}\n")
 
@@ -472,5 +474,6 @@ def summary_json(report: Report, written: list[Path]) -> dict[str, Any]:
         "gateway_version": report.stamp.gateway_version,
         "ruleset_version": report.stamp.ruleset_version,
         "config_sha256": report.stamp.config_sha256,
+        "receipt_chain_head": report.chain_head,
         "written": [str(path) for path in written],
     }

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -459,3 +460,28 @@ def test_writing_a_report_clears_what_a_killed_writer_left_and_nothing_else(traf
         "avstamning-2026-11-25.html",
         *(f"avstamning-2026-11-25.{table}.csv" for table in ("avstamning", "journaler", "regler", "latens")),
     ]
+
+
+def test_a_chain_head_kept_from_a_report_catches_a_rewrite_of_store_and_receipt_together(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = traffic.day
+    code, out = _run(day, "report", "--from", "2026-11-25", capsys=capsys)
+    head = next(line for line in out.splitlines() if line.startswith("Receipt chain head: ")).split()[3]
+    assert head == day.store.receipt_chain_head()
+    page = next(day.folders.reports.glob("*.html")).read_text(encoding="utf-8")
+    assert head in page
+    assert _run(day, "audit", "verify", "--anchor", head, capsys=capsys)[0] == 0
+
+    # Someone with write access to everything rewrites the newest receipt and the store to match.
+    newest = Path(next(r.receipt_path or "" for r in day.store.receipt_chain() if r.receipt_sha256 == head))
+    assert b"<Status>Underkand</Status>" in newest.read_bytes()  # the quarantined file's
+    rewritten = newest.read_bytes().replace(b"<Status>Underkand</Status>", b"<Status>Godkand</Status>")
+    newest.write_bytes(rewritten)
+    new_sha = hashlib.sha256(rewritten).hexdigest()
+    with sqlite3.connect(day.store.path) as db:
+        db.execute("UPDATE files SET receipt_sha256 = ? WHERE receipt_sha256 = ?", (new_sha, head))
+        db.execute("UPDATE meta SET value = ? WHERE key = 'receipt_chain_head'", (new_sha,))
+    assert _run(day, "audit", "verify", capsys=capsys)[0] == 0  # consistent with itself ...
+    code, out = _run(day, "audit", "verify", "--anchor", head, capsys=capsys)
+    assert code == 1 and out.splitlines()[0] == f"BROKEN: anchor-missing: {head}"  # ... not with the anchor

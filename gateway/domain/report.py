@@ -209,6 +209,9 @@ class Report:
     latencies: Sequence[LatencySummary]
     attention: Sequence[AttentionCase] = field(default_factory=tuple)
     attention_total: int = 0  # cases waiting for a person in all; the first ones are listed
+    #: The SHA-256 of the newest receipt when the report was made: kept outside the gateway, it
+    #: lets `audit verify --anchor` prove later that no receipt up to it was rewritten.
+    chain_head: str = ""
 
     @property
     def total(self) -> FileTally:

@@ -925,6 +925,11 @@ class _Page:
             "konfiguration / config sha256 "
         )
         _el(footer, "code", stamp.config_sha256)
+        if self.report.chain_head:
+            # Filed away with the report, the head anchors the receipt chain outside the gateway:
+            # `audit verify --anchor` later proves no receipt up to it was rewritten.
+            head = _el(footer, "span", " · kvittokedjans huvud / receipt chain head sha256 ")
+            _el(head, "code", self.report.chain_head)
 
 
 # The tally table's columns: (Swedish, English, numeric); the numbers are TALLY_COUNTS in order.
