@@ -30,19 +30,15 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from lxml import etree
-
 from gateway.adapters.folder import sha256_file
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.identity import mask_identities
-from gateway.formats.journal import RECEIPT_NAMESPACE as JOURNAL_RECEIPT_NAMESPACE
-from gateway.formats.receipt import NAMESPACE as RECEIPT_NAMESPACE
+from gateway.formats.journal import JournalFormatError, read_journal_receipt_sha256
+from gateway.formats.receipt import ReceiptFormatError, read_receipt_facts
 from gateway.pipeline import Folders
 from gateway.store import FileRecord, FileState, JournalState
 from gateway.store.sqlite import SqliteStore
 
-_RECEIPT = "{" + RECEIPT_NAMESPACE + "}"
-_JOURNAL_RECEIPT = "{" + JOURNAL_RECEIPT_NAMESPACE + "}"
 _DayFilter = Callable[[date | None], bool]
 #: Files next to the originals that are not originals: the quarantine's reason files.
 _NOT_ORIGINALS = (".reason.txt",)
@@ -84,46 +80,6 @@ class AuditResult:
 
 def _short(sha256: str | None) -> str:
     return (sha256 or "(none)")[:16]
-
-
-class _UnreadableError(Exception):
-    pass
-
-
-def _receipt_fields(path: Path) -> tuple[str | None, str | None]:
-    """(Fil/Sha256, ForegaendeKvittensSha256) of a receipt, streamed with each element dropped once
-    read: a receipt of 100,000 cases is read in constant memory."""
-    original = previous = None
-    fil_sha256 = (_RECEIPT + "Fil", _RECEIPT + "Sha256")
-    try:
-        for _, element in etree.iterparse(
-            str(path), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
-        ):
-            parent = element.getparent()
-            if element.tag == _RECEIPT + "ForegaendeKvittensSha256":
-                previous = element.text
-            elif parent is not None and (parent.tag, element.tag) == fil_sha256:
-                original = element.text
-            if parent is not None and parent.getparent() is None:
-                # A child of the root is done with: drop it and what came before it.
-                element.clear(keep_tail=False)
-                while element.getprevious() is not None:
-                    del parent[0]
-    except etree.XMLSyntaxError as error:
-        raise _UnreadableError(str(error)) from error
-    return original, previous
-
-
-def _journal_receipt_sha256(path: Path) -> str | None:
-    """The Fil/Sha256 a journal receipt records (a small file: parsed whole)."""
-    try:
-        tree = etree.parse(
-            str(path), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        )
-    except etree.XMLSyntaxError as error:
-        raise _UnreadableError(str(error)) from error
-    found = tree.find(f"{_JOURNAL_RECEIPT}Fil/{_JOURNAL_RECEIPT}Sha256")
-    return None if found is None else found.text
 
 
 def verify(
@@ -214,10 +170,11 @@ def _check_receipt(record: FileRecord, previous: FileRecord | None, result: Audi
             "receipt was changed",
         )
     try:
-        original_sha256, named_previous = _receipt_fields(path)
-    except _UnreadableError as error:
+        facts = read_receipt_facts(path)
+    except ReceiptFormatError as error:
         yield Break("receipt-unreadable", str(path), f"not readable as XML any more: {error}")
         return
+    original_sha256, named_previous = facts.file_sha256, facts.previous_sha256
     if named_previous != expected_previous:
         before = (
             Path(previous.receipt_path).name
@@ -281,8 +238,9 @@ def _check_journals(
                 "written: the journal receipt was changed",
             )
         try:
-            recorded = _journal_receipt_sha256(receipt)
-        except _UnreadableError as error:
+            with receipt.open("rb") as source:
+                recorded = read_journal_receipt_sha256(source)
+        except JournalFormatError as error:
             yield Break("journal-receipt-unreadable", str(receipt), f"not readable as XML any more: {error}")
             continue
         if actual != recorded:
@@ -333,10 +291,9 @@ def _unknown_files(store: SqliteStore, folders: Folders, in_period: _DayFilter) 
                     str(path),
                     "a file the gateway never wrote (it is in no record): forged or copied in",
                 )
-    sent_names = {j.file_name for j in store.journals(states=[JournalState.DELIVERED]) if j.file_name}
-    building = {
-        j.file_name for j in store.journals() if j.file_name and j.state is not JournalState.DELIVERED
-    }
+    built = [journal for journal in store.journals() if journal.file_name]
+    sent_names = {j.file_name for j in built if j.state is JournalState.DELIVERED}
+    building = {j.file_name for j in built if j.state is not JournalState.DELIVERED}
     for top, suffix, kind in (
         (folders.sent, "", "journal-unknown"),
         (folders.journal_receipts, ".kvittens.xml", "journal-receipt-unknown"),

@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from lxml import etree
-
 from gateway.domain.identity import mask_identities
 from gateway.domain.report import format_ore
-from gateway.formats.receipt import NAMESPACE as RECEIPT_NAMESPACE
+from gateway.formats.receipt import ReceiptFormatError, read_case_findings, read_receipt_facts
 from gateway.pipeline import Folders
 from gateway.store import FileRecord, JournalRecord, StoredCase
 from gateway.store.sqlite import SqliteStore
 
-_RECEIPT = "{" + RECEIPT_NAMESPACE + "}"
 #: Cases of one file listed by `trace FILE` (the rest are counted).
 CASES_LISTED = 20
 
@@ -205,38 +202,18 @@ class Tracer:
             yield Step(None, f"journal {name} is {journal.state.value}, not delivered yet")
 
 
-def _case_findings(receipt: Path, reference: str) -> Iterator[str]:
-    """The findings a receipt lists for one case (streamed: a receipt can hold 100,000 cases)."""
-    if not receipt.is_file():
-        return
+def _case_findings(receipt: Path, reference: str) -> list[str]:
+    """The findings a receipt lists for one case."""
     try:
-        for _, element in etree.iterparse(
-            str(receipt), events=("end",), tag=_RECEIPT + "Arende", resolve_entities=False, no_network=True
-        ):
-            if element.findtext(_RECEIPT + "ArendeReferens") == reference:
-                for finding in element.iterfind(_RECEIPT + "Anmarkning"):
-                    yield (
-                        f"{finding.findtext(_RECEIPT + 'Regel')} ({finding.findtext(_RECEIPT + 'Allvarlighet')}): "
-                        f"{finding.findtext(_RECEIPT + 'MeddelandeEn')}"
-                    )
-                return
-            element.clear()
-    except etree.XMLSyntaxError:
-        return
+        found = read_case_findings(receipt, reference) if receipt.is_file() else []
+    except ReceiptFormatError:
+        return []
+    return [f"{code} ({severity}): {message}" for code, severity, message in found]
 
 
 def _earlier_receipt(receipt: Path) -> str | None:
-    """The TidigareKvittens a duplicate's receipt names (it comes before the cases: read no further)."""
-    if not receipt.is_file():
-        return None
+    """The earlier receipt (TidigareKvittens) a duplicate's receipt names."""
     try:
-        for _, element in etree.iterparse(
-            str(receipt), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
-        ):
-            if element.tag == _RECEIPT + "TidigareKvittens":
-                return element.text
-            if element.tag in (_RECEIPT + "Arende", _RECEIPT + "Summering"):
-                return None
-    except etree.XMLSyntaxError:
+        return read_receipt_facts(receipt).earlier_receipt if receipt.is_file() else None
+    except ReceiptFormatError:
         return None
-    return None

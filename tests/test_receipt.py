@@ -11,7 +11,15 @@ import pytest
 from lxml import etree
 
 from gateway.domain.rules import RULESET_VERSION
-from gateway.formats.receipt import GENESIS_SHA256, ReceiptStamp, receipt_file_name, write_receipt
+from gateway.formats.receipt import (
+    GENESIS_SHA256,
+    ReceiptFormatError,
+    ReceiptStamp,
+    read_case_findings,
+    read_receipt_facts,
+    receipt_file_name,
+    write_receipt,
+)
 from gateway.formats.schemas import KVITTENS, load_schema
 from gateway.validation import FileReport, ValidationSettings, validate_file
 from tests.conftest import EXAMPLE, TODAY, broken_copy
@@ -121,3 +129,22 @@ def test_receipt_file_name_is_safe_and_names_the_hash(original: str, expected_st
     assert name.startswith(expected_start)
     assert name.endswith(".abababababab.kvittens.xml")
     assert "/" not in name
+
+
+def test_a_written_receipt_reads_back_its_chain_link_and_a_case_s_findings(tmp_path: Path) -> None:
+    broken = broken_copy(tmp_path, {"850315-9819": "850315-9818"})  # M02 on the first case
+    report = validate_file(broken, ValidationSettings(today=TODAY))
+    path = tmp_path / "r.kvittens.xml"
+    with path.open("wb") as out:
+        write_receipt(out, report, STAMP)
+    facts = read_receipt_facts(path)
+    assert (facts.file_sha256, facts.previous_sha256, facts.earlier_receipt) == (
+        report.sha256,
+        GENESIS_SHA256,
+        None,
+    )
+    assert [code for code, _, _ in read_case_findings(path, "LST-2026-0412")] == ["M02"]
+    assert read_case_findings(path, "LST-2026-0419") == []
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ReceiptFormatError):
+        read_receipt_facts(path)

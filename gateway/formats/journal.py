@@ -57,6 +57,7 @@ __all__ = [
     "JournalTotals",
     "journal_file_name",
     "read_journal",
+    "read_journal_receipt_sha256",
     "write_journal",
     "write_journal_receipt",
 ]
@@ -598,3 +599,13 @@ def read_journal(
     if verify and stated != accumulator.totals():
         raise JournalFormatError(f"Journalsummering says {stated} but the cases give {accumulator.totals()}")
     return header, cases, stated
+
+
+def read_journal_receipt_sha256(source: BinaryIO) -> str | None:
+    """The Fil/Sha256 a journal receipt records (a small file: parsed whole, hardened)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.parse(source, parser).getroot()
+    except etree.XMLSyntaxError as error:
+        raise JournalFormatError(f"the journal receipt is not readable XML: {error}") from error
+    return root.findtext(f"{_R}Fil/{_R}Sha256")
