@@ -335,6 +335,8 @@ def test_kill_9_mid_download_and_mid_upload_loses_and_doubles_nothing(
     time.sleep(rng.uniform(0.1, 2.0))
     daemon.send_signal(signal.SIGKILL)  # somewhere in building or uploading the journal
     daemon.wait()
+    log_file = tmp_path / "daemon.log"
+    starts_before = log_file.read_text(errors="replace").count(" started: ")
     daemon = subprocess.Popen(command, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60
@@ -345,6 +347,14 @@ def test_kill_9_mid_download_and_mid_upload_loses_and_doubles_nothing(
         ):
             time.sleep(0.2)
     finally:
+        # SIGTERM only once it has started: before its handlers are installed, SIGTERM is
+        # Python's default, death by the signal, which says nothing about the gateway.
+        deadline = time.monotonic() + 30
+        while (
+            log_file.read_text(errors="replace").count(" started: ") <= starts_before
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
     assert len(receipts()) == files, (seed, [p.name for p in receipts()])
