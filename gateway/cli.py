@@ -21,7 +21,7 @@ from gateway.adapters.folder import is_temporary_name
 from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
-from gateway.errors import ConfigError, InputError, StoreError
+from gateway.errors import ConfigError, InputError, StoreError, StoreUnavailableError
 from gateway.formats.validation_output import write_json, write_text, write_text_totals
 from gateway.validation import FileReport, ValidationSettings, validate_file
 
@@ -170,7 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rules":
             return _rules(args.format, sys.stdout)
         return operations.dispatch(args, sys.stdout)
-    except (ConfigError, InputError) as error:
+    except (ConfigError, InputError, StoreUnavailableError) as error:
+        # A store that cannot be opened, or is locked by another process for too long, is an I/O
+        # error of the command (exit 2); a store that refuses a step is a failure (exit 1).
         print(f"inkasso-gateway: {error}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as error:
@@ -253,9 +255,9 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         else:
             write_text(out, report)
         out.flush()
-        # Keep only the status: the verdict with its case list can go once printed.
+        # Keep only the status: the verdict's spooled cases can go once printed.
         reports.append(report)
-        report.verdict.cases = []
+        report.close()
     if args.format == "text" and reports:
         write_text_totals(out, reports)
     if io_errors:

@@ -9,6 +9,7 @@ Relative paths are relative to the config file's folder.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -32,6 +33,11 @@ DEFAULT_SCAN_SECONDS = 10.0
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 DEFAULT_SCHEDULE = "0 16 * * mon-fri"
+#: Upper bounds: a number beyond them is a typo (or ``inf``), and a loop would never wake.
+MAX_SCAN_SECONDS = 3600.0
+MAX_STABLE_SECONDS = 86400.0
+MAX_POLL_SECONDS = 86400.0
+MAX_ATTACHMENT_BYTES_LIMIT = 2**31
 #: The daily reconciliation report, for the day before: just after midnight.
 DEFAULT_REPORT_SCHEDULE = "30 0 * * *"
 
@@ -191,6 +197,13 @@ class _Checker:
             self.problem(key, "must be greater than 0")
         return value
 
+    def within(self, value: float, key: str, low: float, high: float, default: float) -> float:
+        """A finite number in (low, high] (``inf`` and ``nan`` are TOML floats too); else the default."""
+        if not math.isfinite(value) or not low < value <= high:
+            self.problem(key, f"must be a number greater than {low:g} and at most {high:g}, not {value!r}")
+            return default
+        return value
+
 
 _TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports"})
 _GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir"})
@@ -235,8 +248,12 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
     policy = CaseErrorPolicy(
         check.choice(gateway, "on_case_error", "gateway", ("reject-case", "reject-file"), "reject-case")
     )
-    scan_seconds = check.positive(
-        check.get(gateway, "scan_seconds", "gateway", float, DEFAULT_SCAN_SECONDS), "gateway.scan_seconds"
+    scan_seconds = check.within(
+        check.get(gateway, "scan_seconds", "gateway", float, DEFAULT_SCAN_SECONDS),
+        "gateway.scan_seconds",
+        0,
+        MAX_SCAN_SECONDS,
+        DEFAULT_SCAN_SECONDS,
     )
 
     store = check.table(top.get("store", {}), "store", _STORE)
@@ -255,9 +272,12 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         strict_sequence=check.get(rules_table, "strict_sequence", "rules", bool, False),
         postal_directory=resolve(postal),
         max_attachment_bytes=int(
-            check.positive(
+            check.within(
                 check.get(rules_table, "max_attachment_bytes", "rules", int, DEFAULT_MAX_ATTACHMENT_BYTES),
                 "rules.max_attachment_bytes",
+                0,
+                MAX_ATTACHMENT_BYTES_LIMIT,
+                DEFAULT_MAX_ATTACHMENT_BYTES,
             )
         ),
     )
@@ -277,7 +297,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
 
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
-    return GatewayConfig(
+    config = GatewayConfig(
         path=path,
         sha256=sha256,
         timezone=timezone,
@@ -291,6 +311,10 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         rules=rules,
         reports=reports,
     )
+    _check_overlaps(check, config)
+    if check.problems:
+        raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
+    return config
 
 
 def _clients(check: _Checker, raw: Any) -> list[ClientConfig]:
@@ -351,10 +375,22 @@ def _sources(
             for client_id in listed:
                 if client_id not in client_ids:
                     check.problem(f"{where}.clients", f"{client_id!r} is not a configured client id")
-        stable = check.positive(
+        stable = check.within(
             check.get(table, "stable_seconds", where, float, DEFAULT_STABLE_SECONDS),
             f"{where}.stable_seconds",
+            0,
+            MAX_STABLE_SECONDS,
+            DEFAULT_STABLE_SECONDS,
         )
+        if "poll_seconds" in table:
+            check.within(
+                check.get(table, "poll_seconds", where, float, DEFAULT_POLL_SECONDS),
+                f"{where}.poll_seconds",
+                0,
+                MAX_POLL_SECONDS,
+                DEFAULT_POLL_SECONDS,
+            )
+        _check_port(check, table, where)
         settings = {key: table[key] for key in table if key in SFTP_KEYS | {"poll_seconds", "after"}}
         if kind == "sftp":
             for required in ("host", "username", "key_file", "known_hosts", "remote_dir"):
@@ -386,11 +422,52 @@ def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | 
     _check_cron(check, "delivery.schedule", schedule)
     review = check.choice(table, "review", "delivery", ("auto", "manual"), "auto")
     settings = {key: table[key] for key in table if key in SFTP_KEYS}
+    _check_port(check, table, "delivery")
     if kind == "sftp":
         for required in ("host", "username", "key_file", "known_hosts", "remote_dir"):
             if required not in table:
                 check.problem(f"delivery.{required}", "required for sftp delivery")
     return DeliveryConfig(kind, resolve(path), schedule, review, settings)
+
+
+def _check_port(check: _Checker, table: Mapping[str, Any], where: str) -> None:
+    if "port" in table:
+        port = check.get(table, "port", where, int, 22)
+        if not 1 <= port <= 65535:
+            check.problem(f"{where}.port", f"must be a TCP port (1-65535), not {port}")
+
+
+def _check_overlaps(check: _Checker, config: GatewayConfig) -> None:
+    """No two of the folders the gateway reads and writes may be the same or inside each other.
+
+    A source folder that is the delivery folder would take the gateway's own journals as case
+    files; ``path = "."`` would take the configuration and var/ itself. So every overlap is an
+    error naming both keys."""
+    data_dir = config.data_dir
+    folders: list[tuple[str, Path]] = [
+        ("gateway.data_dir (its var/)", data_dir / "var"),
+        ("gateway.data_dir (its outbox/receipts/)", data_dir / "outbox" / "receipts"),
+        ("reports.path", config.reports.path or data_dir / "outbox" / "reports"),
+    ]
+    if config.delivery.type == "folder":
+        folders.append(("delivery.path", config.delivery.path or data_dir / "outbox" / "journals"))
+    for position, source in enumerate(config.sources):
+        if source.type == "folder" and source.path is not None:
+            key = f"sources[{position}].path"
+            folders.append((key, source.path))
+            if source.path == config.path.parent or source.path in config.path.parents:
+                check.problem(
+                    key,
+                    f"{source.path} holds the configuration file {config.path}: it would be taken as a case file",
+                )
+    resolved = [(key, path.resolve()) for key, path in folders]
+    for index, (key, path) in enumerate(resolved):
+        for other_key, other in resolved[index + 1 :]:
+            if path == other:
+                check.problem(key, f"{path} is also {other_key}: each folder may have one use only")
+            elif other in path.parents or path in other.parents:
+                inner, outer = (key, other_key) if other in path.parents else (other_key, key)
+                check.problem(key, f"{inner} lies inside {outer} ({path} / {other}): folders may not nest")
 
 
 def _check_cron(check: _Checker, key: str, schedule: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,12 +27,15 @@ from apscheduler.triggers.cron import CronTrigger
 from gateway import __version__
 from gateway.adapters import Source
 from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
-from gateway.adapters.sftp import Endpoint, SftpSource, SftpTransport
+from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, SourceError, StoreError
+from gateway.consistency import describe_refusal, files_ahead_of_store
+from gateway.errors import ConfigError, OutputError, SourceError, StoreUnavailableError
 from gateway.journals import JournalService, Transport
-from gateway.pipeline import Folders, Intake
+from gateway.pauses import Pauses
+from gateway.pipeline import Folders, Intake, output_error
 from gateway.reporting import build_report, write_report
+from gateway.runstate import LOCK_NAME, STATE_NAME, RunState
 from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,11 @@ MAX_CATCH_UP_REPORTS = 31
 MISFIRE_GRACE_SECONDS = 6 * 3600
 #: How often to look while a producer has a file under a temporary name.
 RENAME_POLL_SECONDS = 0.1
+#: The loop never spins faster than this, whatever it waits for.
+MIN_WAIT_SECONDS = 0.02
+#: How long the daemon waits for another process's write lock on the store before it pauses
+#: (a command's seal, say) rather than blocking its loop.
+DAEMON_BUSY_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -62,8 +70,14 @@ def store_path(config: GatewayConfig) -> Path:
     return path if path.is_absolute() else (config.data_dir / path).resolve()
 
 
-def open_store(config: GatewayConfig) -> SqliteStore:
-    return SqliteStore(store_path(config))
+def open_store(
+    config: GatewayConfig, *, read_only: bool = False, busy_seconds: float | None = None
+) -> SqliteStore:
+    """The configured store; ``read_only``: for commands that only look (never a write lock,
+    never a migration, never a new store)."""
+    if busy_seconds is None:
+        return SqliteStore(store_path(config), read_only=read_only)
+    return SqliteStore(store_path(config), read_only=read_only, busy_seconds=busy_seconds)
 
 
 def make_transport(config: GatewayConfig, folders: Folders) -> Transport:
@@ -74,13 +88,34 @@ def make_transport(config: GatewayConfig, folders: Folders) -> Transport:
     return FolderTransport(folders.journals)
 
 
-def make_sources(config: GatewayConfig, folders: Folders) -> list[Source]:
+def make_sources(config: GatewayConfig) -> list[Source]:
     sources: list[Source] = []
     for source in config.sources:
         if source.type == "sftp":
-            sources.append(SftpSource(source, base=config.base_dir, staging=folders.staging))
+            settings = source.settings
+            sources.append(
+                SftpSource(
+                    name=source.name,
+                    endpoint=Endpoint.from_settings(
+                        settings, base=config.base_dir, where=f"sources.{source.name}"
+                    ),
+                    stable_seconds=source.stable_seconds,
+                    pattern=source.pattern,
+                    after=str(settings.get("after", "move")),
+                    poll_seconds=float(settings.get("poll_seconds", DEFAULT_POLL_SECONDS)),
+                )
+            )
         else:
-            sources.append(FolderSource(source))
+            assert source.path is not None
+            sources.append(
+                FolderSource(
+                    name=source.name,
+                    folder=source.path,
+                    stable_seconds=source.stable_seconds,
+                    pattern=source.pattern,
+                    done_marker=source.done_marker,
+                )
+            )
     return sources
 
 
@@ -96,11 +131,19 @@ def _single_instance(path: Path) -> TextIO:
     except BlockingIOError:
         handle.close()
         raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+    except OSError as error:
+        # A full disk must not stop the start: the lock is what counts (the pid is in daemon.state).
+        log.warning("cannot write the pid into %s: %s", path, error.strerror or error)
     return handle
+
+
+class StoreBehindError(ConfigError):
+    """The store knows less than the data folder holds: refused at start (exit code 2)."""
 
 
 class Daemon:
@@ -117,6 +160,15 @@ class Daemon:
         self._report_days: list[date] = []  # days owed after a stop; empty: yesterday
         self._zone = ZoneInfo(config.timezone)
         self.folders = Folders.from_config(config)
+        self.pauses = Pauses(clock=clock)
+        self._store: SqliteStore | None = None
+        self._intake: Intake | None = None
+        self._journals: JournalService | None = None
+        self._sources: list[Source] = []
+        self._started_up = False
+        self._started_at = clock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._state: RunState | None = None
 
     # -- signals only set flags --------------------------------------------------------------
 
@@ -136,33 +188,197 @@ class Daemon:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> int:
-        os.umask(0o077)  # receipts, journals and the store hold personal data: owner-only
-        self.folders.ensure(sources=self.config.sources)
-        lock = _single_instance(self.folders.var / "gateway.lock")
-        store = open_store(self.config)
-        sources = make_sources(self.config, self.folders)
-        intake = Intake(self.config, store, self.folders, clock=self._clock)
-        journals = JournalService(
-            self.config, store, self.folders, make_transport(self.config, self.folders), clock=self._clock
+        """Run until SIGTERM (or, with ``once``, until what is there is done). Never ends on a
+        file or on its environment: what fails is paused and tried again."""
+        previous_umask = os.umask(0o077)  # receipts, journals and the store hold personal data
+        previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        lock: TextIO | None = None
+        watcher: FolderWatcher | None = None
+        try:
+            self.folders.ensure(sources=self.config.sources)
+            lock = _single_instance(self.folders.var / LOCK_NAME)
+            self._state = RunState(self.folders.var / STATE_NAME)
+            self._sources = make_sources(self.config)
+            self._refuse_a_store_behind_the_files()
+            for signum in previous_handlers:
+                signal.signal(signum, self._on_signal)
+            log.info(
+                "inkasso-gateway %s started: %d source(s), store %s, delivery %s, schedule %r in %s",
+                __version__,
+                len(self._sources),
+                store_path(self.config),
+                self.config.delivery.type,
+                self.config.delivery.schedule,
+                self.config.timezone,
+            )
+            if not self.once:
+                watcher = FolderWatcher(
+                    [s.folder for s in self._sources if isinstance(s, FolderSource)], self._wake
+                )
+                watcher.start()
+                self._scheduler = self._start_scheduler()
+            return self._loop()
+        finally:
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+            if watcher is not None:
+                # Stopping the observer mid-read makes watchdog log a harmless error; keep the log clean.
+                logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
+                watcher.stop()
+            if self._state is not None:
+                self._state.close({**self._facts(), "stopped_at": self._clock().isoformat()})
+            if self._store is not None:
+                self._store.close()
+            if lock is not None:
+                lock.close()
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
+            os.umask(previous_umask)
+            log.info("inkasso-gateway stopped")
+
+    def _refuse_a_store_behind_the_files(self) -> None:
+        """Exit 2 (StoreBehindError) when the store knows less than the folders hold."""
+        path = store_path(self.config)
+        existed = path.exists()
+        try:
+            store = open_store(self.config)
+        except StoreUnavailableError as error:
+            log.warning("the store cannot be opened yet (%s): it is checked once it can", error)
+            return
+        try:
+            ahead = files_ahead_of_store(store, self.folders, self._zone)
+        finally:
+            store.close()
+        if ahead:
+            if not existed:
+                for suffix in ("", "-wal", "-shm"):  # the empty store this start created
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            raise StoreBehindError(describe_refusal(ahead, path))
+
+    def _start_scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(timezone=self._zone)
+        scheduler.add_job(
+            self.request_seal,
+            CronTrigger.from_crontab(self.config.delivery.schedule, timezone=self._zone),
+            id="seal",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
         )
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        log.info(
-            "inkasso-gateway %s started: %d source(s), store %s (schema %d), delivery %s, schedule %r in %s",
-            __version__,
-            len(sources),
-            store.path,
-            store.schema_version(),
-            self.config.delivery.type,
-            self.config.delivery.schedule,
-            self.config.timezone,
+        if self.config.reports.schedule:
+            scheduler.add_job(
+                self.request_report,
+                CronTrigger.from_crontab(self.config.reports.schedule, timezone=self._zone),
+                id="report",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            )
+        scheduler.start()
+        return scheduler
+
+    def _loop(self) -> int:
+        deadline = (
+            time.monotonic() + 30 + 10 * max((s.stable_seconds for s in self.config.sources), default=0)
         )
-        recovered = intake.recover()
-        if recovered:
-            log.info("finished %d file(s) that a previous run had committed", recovered)
-        if self._missed(store, LAST_SCHEDULED_SEAL, self.config.delivery.schedule):
-            log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
-            self._seal_requested.set()
+        while not self._stop.is_set():
+            try:
+                self._one_iteration()
+                self.pauses.succeeded("daemon")
+            except Exception as error:
+                # The daemon never dies: an error nobody foresaw is told once, then retried slower.
+                if self.pauses.paused("daemon") is None:
+                    log.exception("unexpected error in the daemon's loop (tried again)")
+                self.pauses.failed(
+                    "daemon", f"{type(error).__name__}: {error}", waits_for="the error to go away"
+                )
+            self._write_state()
+            waiting = [w for w in (s.next_stable_in() for s in self._sources) if w is not None]
+            if (
+                self.once
+                and (not waiting or time.monotonic() > deadline)
+                and (not self.pauses.all() or time.monotonic() > deadline)
+            ):
+                break
+            timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting)])
+            next_try = self.pauses.next_try_in()
+            if next_try is not None:
+                timeout = min(timeout, next_try + 0.05)
+            if any(source.being_written for source in self._sources):
+                # inotify reports a rename within the folder only after pairing its two halves
+                # (half a second in watchdog): look again soon instead of waiting for the event.
+                timeout = min(timeout, RENAME_POLL_SECONDS)
+            self._wake.wait(max(timeout, MIN_WAIT_SECONDS))
+            self._wake.clear()
+        return 1 if self.once and self.pauses.all() else 0
+
+    def _one_iteration(self) -> None:
+        store = self._ready_store()
+        if store is None:
+            return
+        assert self._intake is not None and self._journals is not None
+        if not self._started_up and not self._start_up(store):
+            return
+        self._take_files(self._intake)
+        if self._stop.is_set():
+            return
+        self._seal_and_deliver(self._journals, store)
+        if self._report_requested.is_set() and not self.pauses.blocked("reports"):
+            self._write_daily_report(store)
+
+    def _ready_store(self) -> SqliteStore | None:
+        """The store, opened (again) once it can be; None while it is paused."""
+        if self.pauses.blocked("store"):
+            return None
+        try:
+            if self._store is None:
+                self._store = open_store(self.config, busy_seconds=DAEMON_BUSY_SECONDS)
+                self._intake = Intake(
+                    self.config,
+                    self._store,
+                    self.folders,
+                    clock=self._clock,
+                    sources={source.name: source for source in self._sources},
+                )
+                self._journals = JournalService(
+                    self.config,
+                    self._store,
+                    self.folders,
+                    make_transport(self.config, self.folders),
+                    clock=self._clock,
+                )
+            elif self.pauses.paused("store") is not None:
+                self._store.probe(now=self._clock())
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return None
+        self.pauses.succeeded("store")
+        return self._store
+
+    def _store_failed(self, error: StoreUnavailableError) -> None:
+        self.pauses.failed("store", str(error), waits_for=_store_waits_for(str(error)))
+
+    def _start_up(self, store: SqliteStore) -> bool:
+        """What a start does once the store can be used: finish interrupted files, run missed jobs."""
+        assert self._intake is not None
+        try:
+            recovered = self._intake.recover()
+            if recovered:
+                log.info("finished %d file(s) that a previous run had committed", recovered)
+            if self._missed(store, LAST_SCHEDULED_SEAL, self.config.delivery.schedule):
+                log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
+                self._seal_requested.set()
+            self._plan_missed_reports(store)
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return False
+        except OutputError as error:
+            self.pauses.failed("intake", str(error), waits_for=error.waits_for)
+            return False
+        self._started_up = True
+        return True
+
+    def _plan_missed_reports(self, store: SqliteStore) -> None:
         report_schedule = self.config.reports.schedule
         last_report = store.get_meta(LAST_SCHEDULED_REPORT)
         if report_schedule and self._missed(store, LAST_SCHEDULED_REPORT, report_schedule):
@@ -181,112 +397,92 @@ class Daemon:
             )
             self._report_requested.set()
 
-        watcher = scheduler = None
-        if not self.once:
-            watcher = FolderWatcher([s.folder for s in sources if isinstance(s, FolderSource)], self._wake)
-            watcher.start()
-            scheduler = BackgroundScheduler(timezone=self._zone)
-            scheduler.add_job(
-                self.request_seal,
-                CronTrigger.from_crontab(self.config.delivery.schedule, timezone=self._zone),
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=MISFIRE_GRACE_SECONDS,
-            )
-            if report_schedule:
-                scheduler.add_job(
-                    self.request_report,
-                    CronTrigger.from_crontab(report_schedule, timezone=self._zone),
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=MISFIRE_GRACE_SECONDS,
-                )
-            scheduler.start()
-        deadline = (
-            time.monotonic() + 30 + 10 * max((s.stable_seconds for s in self.config.sources), default=0)
-        )
+    def _take_files(self, intake: Intake) -> None:
+        """Publish what was committed but not published, then take new files from each source."""
+        if self.pauses.blocked("intake"):
+            return
         try:
-            while not self._stop.is_set():
-                self._one_iteration(sources, intake, journals, store)
-                waiting = [w for w in (s.next_stable_in() for s in sources) if w is not None]
-                if self.once and (not waiting or time.monotonic() > deadline):
-                    break
-                timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting if w is not None)])
-                if any(source.being_written for source in sources):
-                    # inotify reports a rename within the folder only after pairing its two halves
-                    # (half a second in watchdog): look again soon instead of waiting for the event.
-                    timeout = min(timeout, RENAME_POLL_SECONDS)
-                self._wake.wait(timeout)
-                self._wake.clear()
-        finally:
-            lock.close()
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-            if watcher is not None:
-                # Stopping the observer mid-read makes watchdog log a harmless error; keep the log clean.
-                logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
-                watcher.stop()
-            store.close()
-        log.info("inkasso-gateway stopped")
-        return 0
+            paused = self.pauses.paused("intake")
+            if paused is not None and paused.folder:
+                probe_writable(Path(paused.folder))
+            intake.publish_pending()
+            for source in self._sources:
+                if self._stop.is_set():
+                    return
+                self._take_from(source, intake)
+        except OutputError as error:
+            self.pauses.failed("intake", str(error), waits_for=error.waits_for, folder=error.folder)
+            return
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return
+        self.pauses.succeeded("intake")
 
-    def _one_iteration(
-        self, sources: list[Source], intake: Intake, journals: JournalService, store: SqliteStore
-    ) -> None:
-        for source in sources:
-            try:
-                candidates = source.scan()
-            except SourceError as error:
-                log.warning("source %s: %s", source.name, error)
-                store.log_event("source-error", source.name, str(error), now=self._clock())
-                self._record_endpoint(store, source)
-                continue
+    def _take_from(self, source: Source, intake: Intake) -> None:
+        scope = f"source:{source.name}"
+        if self.pauses.blocked(scope):
+            return
+        try:
+            candidates = source.scan()
             for candidate in candidates:
                 if self._stop.is_set():
                     return
-                try:
-                    intake.process(candidate, source)
-                except (SourceError, StoreError) as error:
-                    log.warning("file %s: %s (tried again at the next scan)", candidate.name, error)
-                    store.log_event("file-error", candidate.name, str(error), now=self._clock())
-                except Exception as error:
-                    # The daemon never dies on a file: log it, and the next scan tries again.
-                    log.exception("file %s: unexpected error (tried again at the next scan)", candidate.name)
-                    store.log_event("file-error", candidate.name, repr(error), now=self._clock())
+                intake.process(candidate, source)
+        except SourceError as error:
+            self.pauses.failed(scope, str(error), waits_for="the source to answer again")
+            return
+        finally:
             source.end_batch()
-            self._record_endpoint(store, source)
-        if self._stop.is_set():
+        self.pauses.succeeded(scope)
+
+    def _seal_and_deliver(self, journals: JournalService, store: SqliteStore) -> None:
+        if self.pauses.blocked("delivery"):
             return
         try:
             if self._seal_requested.is_set():
-                self._seal_requested.clear()
                 journals.seal()
+                self._seal_requested.clear()
                 store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
-            journals.deliver_approved()
-            self._record_endpoint(store, journals.transport)
-        except Exception as error:
-            log.exception("sealing or delivering journals failed (tried again at the next round)")
-            store.log_event("journal-error", "", repr(error), now=self._clock())
-        if self._report_requested.is_set():
-            self._report_requested.clear()
-            self._write_daily_report(store)
+            results = journals.deliver_approved()
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return
+        except OSError as error:
+            self.pauses.failed("delivery", f"{error.strerror or error}", waits_for="the folder to work again")
+            return
+        failed = [r for r in results if not r.delivered and not r.skipped]
+        if failed and not any(r.delivered for r in results):
+            self.pauses.failed(
+                "delivery",
+                f"{failed[0].journal_id}: {failed[0].error}",
+                waits_for="the destination to accept the journal",
+            )
+        elif not failed:
+            self.pauses.succeeded("delivery")
+        self._record_endpoint(store, journals.transport)
 
     def _write_daily_report(self, store: SqliteStore) -> None:
         """The scheduled report: the whole of the previous day in the gateway's zone (and the days
         a stop made it miss)."""
         now = self._clock()
         days = self._report_days or [now.astimezone(self._zone).date() - timedelta(days=1)]
-        self._report_days = []
-        for day in days:
+        for day in list(days):
             try:
                 report = build_report(
                     store, self.config, period_from=day, period_to=day, client=None, now=now
                 )
                 written = write_report(report, self.folders.reports)
-            except Exception as error:
-                log.exception("writing the report of %s failed (it is written at the next start)", day)
-                store.log_event("report-error", day.isoformat(), repr(error), now=now)
+            except StoreUnavailableError as error:
+                self._store_failed(error)
                 return
+            except OSError as error:
+                self.pauses.failed(
+                    "reports",
+                    f"{self.folders.reports}: {error.strerror or error}",
+                    waits_for="the folder to work again",
+                )
+                return
+            self._report_days = [d for d in days if d > day]
             if report.balanced:
                 log.info("report of %s written: %s; everything accounted for", day, written[0])
             else:
@@ -296,7 +492,41 @@ class Daemon:
                     written[0],
                     len(report.discrepancies) + len(report.gaps),
                 )
+        self._report_days = []
+        self._report_requested.clear()
+        self.pauses.succeeded("reports")
         store.set_meta(LAST_SCHEDULED_REPORT, now.isoformat())
+
+    # -- what `status` reads ---------------------------------------------------------------------
+
+    def _facts(self) -> dict[str, Any]:
+        now = self._clock()
+        facts: dict[str, Any] = {
+            "pid": os.getpid(),
+            "version": __version__,
+            "config_sha256": self.config.sha256,
+            "started_at": self._started_at.isoformat(),
+            "heartbeat_at": now.isoformat(),
+            "pauses": self.pauses.as_json(),
+            "waiting_files": [
+                {
+                    "source": wait.source,
+                    "name": wait.name,
+                    "cause": wait.cause,
+                    "message": wait.message,
+                    "since": wait.since.isoformat(),
+                }
+                for wait in (self._intake.waiting_files() if self._intake is not None else [])
+            ],
+        }
+        if self._scheduler is not None:
+            for job in self._scheduler.get_jobs():
+                facts[f"next_{job.id}_at"] = job.next_run_time.isoformat() if job.next_run_time else None
+        return facts
+
+    def _write_state(self) -> None:
+        if self._state is not None:
+            self._state.write(self._facts())
 
     @staticmethod
     def _record_endpoint(store: SqliteStore, endpoint: object) -> None:
@@ -320,3 +550,30 @@ class Daemon:
         since = datetime.fromisoformat(last) + timedelta(seconds=1)
         due = trigger.get_next_fire_time(None, since.astimezone(self._zone))
         return due is not None and due <= now
+
+
+def _store_waits_for(message: str) -> str:
+    lowered = message.lower()
+    if "write lock" in lowered:
+        return "the other process to release the store's lock"
+    if "disk is full" in lowered:
+        return "free space for the store"
+    if "damaged" in lowered:
+        return "a person to restore the store from a backup"
+    return "the store to work again"
+
+
+def probe_writable(folder: Path) -> None:
+    """OutputError unless a file can be written (and removed) in ``folder`` now."""
+    probe = folder / f".probe-{os.getpid()}.tmp"
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(descriptor, b"probe\n")
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        probe.unlink()
+    except OSError as error:
+        probe.unlink(missing_ok=True)
+        raise output_error(folder, error) from error

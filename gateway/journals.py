@@ -15,12 +15,11 @@ A crash anywhere repeats from step 1 at the next start and ends with the journal
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
-import random
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,10 +28,11 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway import __version__
-from gateway.adapters.folder import Delivery, fsync_folder, sha256_file, write_atomically
+from gateway.adapters.folder import Delivery
+from gateway.backoff import Backoff
 from gateway.config import GatewayConfig
 from gateway.domain.rules import RULESET_VERSION
-from gateway.errors import PermanentDeliveryError, StoreError, TemporaryDeliveryError
+from gateway.errors import PermanentDeliveryError, StoreError, StoreUnavailableError, TemporaryDeliveryError
 from gateway.formats.journal import (
     JournalDelivery,
     JournalHeader,
@@ -41,6 +41,7 @@ from gateway.formats.journal import (
     write_journal,
     write_journal_receipt,
 )
+from gateway.fsutil import publish, sha256_file, temporary_name, write_new, write_private
 from gateway.pipeline import Folders
 from gateway.store import JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
@@ -50,9 +51,10 @@ log = logging.getLogger(__name__)
 
 #: How long one process may hold a journal's delivery before another may take over.
 DELIVERY_LEASE_SECONDS = 300.0
-#: Backoff after a failed delivery: base * 2^(attempts-1), capped, with jitter.
-RETRY_BASE_SECONDS = 5.0
-RETRY_MAX_SECONDS = 900.0
+#: Backoff after a failed delivery: 5 s, 10 s, 20 s ... at most 15 minutes, with jitter.
+DELIVERY_BACKOFF = Backoff(base_seconds=5.0, max_seconds=900.0)
+#: How long `journal send` waits for another process that is delivering the same journal.
+WAIT_FOR_OTHER_DELIVERY_SECONDS = 60.0
 #: A permanent failure is not retried on its own: only `journal send ID` by a person retries it.
 PERMANENT_HOLD = timedelta(days=3650)
 
@@ -73,6 +75,15 @@ class DeliveryResult:
     delivered: bool
     error: str | None = None
     skipped: bool = False  # not attempted now (leased elsewhere, or waiting for its retry time)
+    delivered_by: str | None = None  # the process that delivered it ("<host>:<pid>")
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    sealed: list[JournalRecord]
+    #: Open journals with cases whose client is no longer configured: not sealed (a journal is
+    #: built from its client's configuration), each with the reason.
+    refused: list[tuple[str, str]]
 
 
 class JournalService:
@@ -94,9 +105,32 @@ class JournalService:
         self._file_mode = file_mode
         self._clients = {client.id: client for client in config.clients}
 
-    def seal(self, client_ids: Sequence[str] | None = None) -> list[JournalRecord]:
+    def seal(self, client_ids: Sequence[str] | None = None) -> SealResult:
+        """Seal the open journals with cases (of these clients, else every configured client).
+
+        A journal of a client no longer in the configuration is not sealed: it could not be built
+        (the client's orgnr and name come from the configuration) and would fail for good at
+        delivery; it is reported instead, for a person to put the client back or withdraw it."""
+        configured = [client.id for client in self._config.clients]
+        wanted = [client for client in (client_ids or configured) if client in self._clients]
+        refused = [
+            (
+                journal.journal_id,
+                f"client {journal.client_id!r} is no longer configured: put it back in the configuration "
+                "to seal and send this journal, or withdraw its cases",
+            )
+            for journal in self._store.journals(states=[JournalState.OPEN])
+            if journal.case_count
+            and journal.client_id not in self._clients
+            and (client_ids is None or journal.client_id in client_ids)
+        ]
+        for journal_id, reason in refused:
+            log.warning("journal %s not sealed: %s", journal_id, reason)
         sealed = self._store.seal_journals(
-            now=self._clock(), client_ids=client_ids, manual_review=self._config.delivery.review == "manual"
+            now=self._clock(),
+            client_ids=wanted,
+            manual_review=self._config.delivery.review == "manual",
+            numbers_used=self._numbers_used(),
         )
         for record in sealed:
             waiting = "waits for approval" if record.state is JournalState.SEALED else "approved"
@@ -109,18 +143,66 @@ class JournalService:
                 f"{record.capital_ore / 100:.2f}",
                 waiting,
             )
-        return sealed
+        return SealResult(sealed, refused)
+
+    def _numbers_used(self) -> dict[str, int]:
+        """The highest journal number of each client among the journals kept in var/sent/: a
+        number once delivered is never used again, even by a store restored from a backup."""
+        highest: dict[str, int] = {}
+        if not self._folders.sent.is_dir():
+            return highest
+        for client_id in self._clients:
+            prefix = f"{client_id}-"
+            for path in self._folders.sent.glob(f"{client_id}-*"):
+                number = path.name.removeprefix(prefix).split(".", 1)[0]
+                if number.isdigit() and len(number) == 6:
+                    highest[client_id] = max(highest.get(client_id, 0), int(number))
+        return highest
 
     def deliver_approved(self, *, only: str | None = None, force: bool = False) -> list[DeliveryResult]:
-        """Deliver every approved journal whose retry time has come (or ``only`` that one)."""
+        """Deliver every approved journal whose retry time has come (or ``only`` that one).
+
+        ``force`` (a person's `journal send`): the backoff after a failure is cancelled, and a
+        journal another process is delivering right now is waited for (up to a minute), so the
+        answer is what became of it, never "not now".
+        """
         results = []
         for record in self._store.journals(states=[JournalState.APPROVED]):
             if only is not None and record.journal_id != only:
                 continue
             if force:
                 self._store.release_delivery_lease(record.journal_id)
-            results.append(self.deliver(record))
+            result = self.deliver(record)
+            if force and result.skipped:
+                result = self._await_other_delivery(record)
+            results.append(result)
         return results
+
+    def _await_other_delivery(self, record: JournalRecord) -> DeliveryResult:
+        """Wait (bounded) for the process that holds the journal's lease, and say how it ended."""
+        deadline = time.monotonic() + WAIT_FOR_OTHER_DELIVERY_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            current = self._store.journal(record.journal_id)
+            if current is None:
+                break
+            if current.state is JournalState.DELIVERED:
+                return DeliveryResult(
+                    current.journal_id, current.file_name or "", True, delivered_by=current.delivered_by
+                )
+            if current.last_error and current.last_error != record.last_error:
+                return DeliveryResult(current.journal_id, current.file_name or "", False, current.last_error)
+            retry = self.deliver(current)  # the other process may have let go meanwhile
+            if not retry.skipped:
+                return retry
+        return DeliveryResult(
+            record.journal_id,
+            record.file_name or "",
+            False,
+            f"another process was still delivering it after {WAIT_FOR_OTHER_DELIVERY_SECONDS:.0f} s: "
+            "see `journal show` for its outcome",
+            skipped=True,
+        )
 
     def deliver(self, record: JournalRecord) -> DeliveryResult:
         now = self._clock()
@@ -152,11 +234,12 @@ class JournalService:
                 error,
             )
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
+        except StoreUnavailableError:
+            raise  # the store itself: the daemon pauses; nothing is written to it from here
         except Exception as error:
             # Transient (the destination, a full disk) or unexpected: either way one journal must
             # not stop the daemon; it is retried with exponential backoff and jitter.
-            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(record.attempts - 1, 0))
-            delay *= random.uniform(0.8, 1.2)
+            delay = DELIVERY_BACKOFF.delay(max(record.attempts, 1))
             self._store.record_delivery_failure(
                 record.journal_id, str(error), retry_at=self._clock() + timedelta(seconds=delay)
             )
@@ -174,11 +257,21 @@ class JournalService:
             record.file_name,
             self.transport.destination,
         )
-        return DeliveryResult(record.journal_id, record.file_name, True)
+        delivered = self._store.journal(record.journal_id)
+        return DeliveryResult(
+            record.journal_id,
+            record.file_name,
+            True,
+            delivered_by=delivered.delivered_by if delivered else None,
+        )
 
     def _built(self, record: JournalRecord) -> tuple[Path, JournalRecord]:
-        """The journal's file in var/sent/, built once; later attempts reuse the same bytes."""
-        if record.file_name is not None:
+        """The journal's file in var/sent/, built once; later attempts reuse the same bytes.
+
+        Its name is recorded before it is written: a file of that name found after a crash is
+        this journal's own, and is adopted as it is (a journal file is never rebuilt over).
+        """
+        if record.file_name is not None and record.sha256 is not None:
             local = self._folders.sent / record.file_name
             if not local.exists() or sha256_file(local) != record.sha256:
                 raise PermanentDeliveryError(
@@ -190,36 +283,28 @@ class JournalService:
         if client is None:
             raise PermanentDeliveryError(f"client {record.client_id} is no longer configured")
         built_at = self._clock()
-        header = JournalHeader(
-            journal_id=record.journal_id,
-            sequence=record.sequence,
-            client_orgnr=client.orgnr,
-            client_name=client.name,
-            created=built_at,
-            sealed=record.sealed_at,
-            approved_by=record.approved_by,
-            approved_at=record.approved_at,
-            gateway_version=__version__,
-            ruleset_version=RULESET_VERSION,
-            config_sha256=self._config.sha256,
-        )
         packaged = any(case.attachments for case in self._store.journal_cases(record.journal_id))
-        name = journal_file_name(client.id, record.sequence, packaged=packaged)
+        name = record.file_name or journal_file_name(client.id, record.sequence, packaged=packaged)
+        if record.file_name is None:
+            self._store.record_journal_building(record.journal_id, file_name=name)
         local = self._folders.sent / name
-        document = self._folders.sent / f".{name}.arendejournal.xml.tmp"
-        descriptor = os.open(document, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
-        with os.fdopen(descriptor, "wb") as out:
-            write_journal(out, header, self._store.journal_cases(record.journal_id))
-            out.flush()
-            os.fsync(out.fileno())
-        if packaged:
-            temporary = self._folders.sent / f".{name}.tmp"
-            self._package(record, document, temporary, built_at)
-            document.unlink()
+        if local.exists():
+            log.info("journal %s: adopting %s, built before a stop", record.journal_id, name)
         else:
-            temporary = document
-        temporary.replace(local)
-        fsync_folder(local.parent)
+            header = JournalHeader(
+                journal_id=record.journal_id,
+                sequence=record.sequence,
+                client_orgnr=client.orgnr,
+                client_name=client.name,
+                created=built_at,
+                sealed=record.sealed_at,
+                approved_by=record.approved_by,
+                approved_at=record.approved_at,
+                gateway_version=__version__,
+                ruleset_version=RULESET_VERSION,
+                config_sha256=self._config.sha256,
+            )
+            self._write_built(record, header, local, packaged=packaged, built_at=built_at)
         digest, size = _digest(local)
         self._store.record_journal_built(
             record.journal_id, file_name=name, sha256=digest, size=size, built_at=built_at
@@ -228,6 +313,33 @@ class JournalService:
         if updated is None or updated.sha256 != digest:
             raise StoreError(f"journal {record.journal_id} changed while it was built")
         return local, updated
+
+    def _write_built(
+        self, record: JournalRecord, header: JournalHeader, local: Path, *, packaged: bool, built_at: datetime
+    ) -> None:
+        self._folders.sent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        document = temporary_name(local)
+        try:
+            write_private(
+                document,
+                lambda out: write_journal(out, header, self._store.journal_cases(record.journal_id)),
+                mode=self._file_mode,
+            )
+            if packaged:
+                temporary = temporary_name(local)
+                try:
+                    self._package(record, document, temporary, built_at)
+                finally:
+                    document.unlink()
+            else:
+                temporary = document
+            try:
+                publish(temporary, local)
+            except FileExistsError:
+                temporary.unlink()  # written meanwhile by another process delivering it: adopted
+        except BaseException:
+            document.unlink(missing_ok=True)
+            raise
 
     def _package(self, record: JournalRecord, document: Path, target: Path, built_at: datetime) -> None:
         """A journal with attachments: arendejournal.xml and bilagor/<ArendeReferens>/<filnamn>."""
@@ -274,12 +386,13 @@ class JournalService:
         buffer = io.BytesIO()
         write_journal_receipt(buffer, receipt)
         self._folders.journal_receipts.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomically(
-            self._folders.journal_receipts / f"{record.file_name}.kvittens.xml",
-            buffer.getvalue(),
-            mode=self._file_mode,
-        )
-        return hashlib.sha256(buffer.getvalue()).hexdigest()
+        target = self._folders.journal_receipts / f"{record.file_name}.kvittens.xml"
+        try:
+            return write_new(target, buffer.getvalue(), mode=self._file_mode)
+        except FileExistsError:
+            # Written before a crash cut the delivery short: it is kept as it is (never rewritten);
+            # its own SHA-256 is what the store records.
+            return sha256_file(target)
 
 
 def _digest(path: Path) -> tuple[str, int]:

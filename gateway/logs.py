@@ -1,7 +1,9 @@
 """Logging for operations: readable lines by default, JSON lines with ``--log-format json``.
 
 Every record passes a filter that masks anything shaped like a personal identity number
-(``YYMMDD-XXXX``), whatever the code that logged it: a log line is the easiest place for one to leak.
+(``YYMMDD-XXXX``), whatever the code that logged it: a log line is the easiest place for one to
+leak. The same filter escapes control characters (a file name may hold a newline, and would
+otherwise forge a log line of its own).
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import sys
 from datetime import UTC, datetime
 
 from gateway.domain.identity import mask_identities
+from gateway.fsutil import display_name
 
 _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class MaskIdentities(logging.Filter):
-    """Rewrites each record's message with identity numbers masked (organisation numbers stay)."""
+    """Rewrites each record's message with identity numbers masked (organisation numbers stay)
+    and control characters escaped (one record, one line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_identities(message)
+        masked = mask_identities(display_name(message))
         if masked != message or record.args:
             record.msg, record.args = masked, None
         return True

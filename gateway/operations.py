@@ -1,30 +1,36 @@
-"""The operations commands: `run`, `journal …`, `status`, `config check`.
+"""The operations commands: `run`, `journal …`, `status`, `report`, `audit`, `trace`, `config check`.
 
 Each opens the store itself, so it is safe to use while the daemon runs: every change is one
 ``BEGIN IMMEDIATE`` transaction, and sealing, approving and delivering check the journal's state
-inside it (two processes cannot seal or send the same journal).
+inside it (two processes cannot seal or send the same journal). Commands that only look
+(`status`, `report`, `audit verify`, `trace`, `journal list|show`) open the store read-only: they
+never take its write lock, never wait behind a writer, never migrate it and never create one.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import audit, reporting
 from gateway import config as config_module
-from gateway.adapters.folder import is_being_written, is_temporary_name
+from gateway.adapters.folder import is_being_written, is_temporary_name, not_taken_reason
 from gateway.adapters.sftp import Endpoint
 from gateway.config import GatewayConfig
+from gateway.consistency import describe_refusal, files_ahead_of_store
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.domain.identity import mask_identities, mask_identity
-from gateway.errors import ConfigError, StoreError
+from gateway.errors import ConfigError, StoreError, StoreMissingError
+from gateway.fsutil import display_name
 from gateway.journals import JournalService
 from gateway.logs import setup_logging
 from gateway.pipeline import Folders
+from gateway.runstate import daemon_running, read_state
 from gateway.store import FileState, JournalRecord, JournalState
 from gateway.trace import Tracer
 
@@ -74,8 +80,32 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
             Endpoint.from_settings(config.delivery.settings, base=config.base_dir, where="delivery")
         except (ConfigError, OSError) as error:
             problems.append(str(error))
+    warnings: list[str] = []
+    try:
+        store = open_store(config, read_only=True)
+    except StoreMissingError:
+        store = None  # no store yet: the first start creates it
+    if store is not None:
+        try:
+            ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
+            if ahead:
+                problems.append(describe_refusal(ahead, store.path))
+            configured = {client.id for client in config.clients}
+            warnings += [
+                f"journal {journal.journal_id} ({journal.state.value}, {journal.case_count} case(s)) belongs to "
+                f"client {journal.client_id!r}, which is no longer configured: it is not sealed or sent until the "
+                "client is put back (or its cases are withdrawn)"
+                for journal in store.journals(
+                    states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED]
+                )
+                if journal.client_id not in configured and journal.case_count
+            ]
+        finally:
+            store.close()
     if problems:
-        raise ConfigError(f"{config.path}: " + "; ".join(problems))
+        raise ConfigError(f"{config.path}: " + "; ".join(problems), problems=problems)
+    for warning in warnings:
+        out.write(f"WARNING: {warning}\n")
     out.write(
         f"{config.path}: OK (sha256 {config.sha256[:12]}); {len(config.clients)} client(s), "
         f"{len(config.sources)} source(s), delivery {config.delivery.type} to {folders.journals} on "
@@ -124,8 +154,22 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+#: The days a report or an audit may cover: what a timestamp in the store can hold.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9999, 12, 30)
+READ_ONLY_JOURNAL_ACTIONS = ("list", "show")
+
+
+def _check_period(period_from: date | None, period_to: date | None) -> None:
+    for flag, day in (("--from", period_from), ("--to", period_to)):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise ConfigError(f"{flag} {day}: a day between {FIRST_DAY} and {LAST_DAY}")
+    if period_from and period_to and period_from > period_to:
+        raise ConfigError(f"--from {period_from} is after --to {period_to}")
+
+
 def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
-    store = open_store(config)
+    store = open_store(config, read_only=args.action in READ_ONLY_JOURNAL_ACTIONS)
     try:
         folders = Folders.from_config(config)
         service = JournalService(config, store, folders, make_transport(config, folders), clock=utc_now)
@@ -158,13 +202,17 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
             return EXIT_OK
         if action == "seal":
             if args.client is not None and args.client not in {c.id for c in config.clients}:
-                raise ConfigError(f"no client {args.client!r} in {config.path}")
-            sealed = service.seal([args.client] if args.client else None)
-            for record in sealed:
+                raise ConfigError(
+                    f"no client {args.client!r} in {config.path}: a journal is sealed only for a configured client"
+                )
+            sealing = service.seal([args.client] if args.client else None)
+            for record in sealing.sealed:
                 out.write("sealed " + _journal_line(record) + "\n")
-            if not sealed:
+            for journal_id, reason in sealing.refused:
+                out.write(f"NOT sealed {journal_id}: {reason}\n")
+            if not sealing.sealed and not sealing.refused:
                 out.write("nothing to seal: no open journal has cases\n")
-            return EXIT_OK
+            return EXIT_FAILED if sealing.refused else EXIT_OK
         if action == "approve":
             record = store.approve_journal(args.journal_id, by=args.by, now=utc_now())
             out.write("approved " + _journal_line(record) + "\n")
@@ -178,9 +226,15 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
                     raise StoreError(
                         f"journal {args.journal_id} is {wanted.state.value}: only an approved journal is sent"
                     )
-            results = service.deliver_approved(only=args.journal_id, force=args.journal_id is not None)
+            # A person asking to send means now: the backoff after a failure is cancelled, and a
+            # delivery another process is making right now is waited for and its outcome told.
+            results = service.deliver_approved(only=args.journal_id, force=True)
             for result in results:
-                word = "delivered" if result.delivered else f"NOT delivered: {result.error}"
+                if result.delivered:
+                    by = f" (by {result.delivered_by})" if result.delivered_by else ""
+                    word = f"delivered{by}"
+                else:
+                    word = f"NOT delivered: {_masked_text(result.error)}"
                 out.write(f"{result.journal_id} {result.file_name}: {word}\n")
             if not results:
                 out.write("nothing to send: no approved journal is waiting\n")
@@ -193,8 +247,11 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
                 "case-withdrawn", withdrawn.reference, f"by {args.by}: {args.reason}", now=utc_now()
             )
             out.write(
-                f"withdrew case {withdrawn.reference} from journal {withdrawn.journal_id} "
-                f"(by {args.by}: {args.reason})\n"
+                mask_identities(
+                    f"withdrew case {withdrawn.reference} from journal {withdrawn.journal_id} "
+                    f"(by {args.by}: {args.reason})"
+                )
+                + "\n"
             )
             return EXIT_OK
     finally:
@@ -211,26 +268,59 @@ def _masked_text(text: str | None) -> str | None:
 
 
 def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
-    store = open_store(config)
+    folders = Folders.from_config(config)
+    running = daemon_running(folders.var)
+    state = read_state(folders.var) if running else None
+    store = open_store(config, read_only=True)
     try:
         sources = []
         for source in config.sources:
             entry: dict[str, Any] = {"name": source.name, "type": source.type}
             if source.path is not None:
+                names: list[str] = []
+                not_taken: list[dict[str, str]] = []
                 try:
-                    names = [p.name for p in source.path.iterdir() if p.is_file()]
+                    with os.scandir(source.path) as entries:
+                        for dir_entry in entries:
+                            reason = (
+                                None if is_temporary_name(dir_entry.name) else not_taken_reason(dir_entry)
+                            )
+                            if reason is not None and fnmatch.fnmatch(dir_entry.name, source.pattern):
+                                not_taken.append(
+                                    {"name": mask_identities(display_name(dir_entry.name)), "reason": reason}
+                                )
+                            elif reason is None:
+                                names.append(dir_entry.name)
                 except OSError as error:
                     entry["error"] = str(error)
-                    names = []
                 entry["path"] = str(source.path)
                 entry["files_waiting"] = sum(1 for name in names if not is_temporary_name(name))
                 entry["files_being_written"] = sum(1 for name in names if is_being_written(name))
+                entry["not_taken"] = not_taken
             sources.append(entry)
         claimed = store.files_in_state(FileState.CLAIMED)
         journals = store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
         status: dict[str, Any] = {
             "config": str(config.path),
             "store": str(store.path),
+            "daemon": {
+                "running": running,
+                "pid": state.get("pid") if state else None,
+                "started_at": state.get("started_at") if state else None,
+                "heartbeat_at": state.get("heartbeat_at") if state else None,
+            },
+            "paused": [
+                {**pause, "cause": mask_identities(str(pause.get("cause", "")))}
+                for pause in (state or {}).get("pauses", [])
+            ],
+            "waiting_files": [
+                {
+                    **wait,
+                    "name": mask_identities(str(wait.get("name", ""))),
+                    "message": mask_identities(str(wait.get("message", ""))),
+                }
+                for wait in (state or {}).get("waiting_files", [])
+            ],
             "sources": sources,
             "files": store.counts(),
             "in_progress": [
@@ -263,12 +353,31 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
         json.dump(status, out, indent=2, ensure_ascii=False)
         out.write("\n")
         return EXIT_OK
-    out.write(f"config {status['config']}\nstore  {status['store']}\n\nsources:\n")
+    daemon = status["daemon"]
+    out.write(f"config {status['config']}\nstore  {status['store']}\n")
+    if daemon["running"]:
+        out.write(
+            f"daemon running (pid {daemon['pid']}, since {daemon['started_at']}, heartbeat {daemon['heartbeat_at']})\n"
+        )
+    else:
+        out.write("daemon NOT running on this data folder\n")
+    for pause in status["paused"]:
+        out.write(
+            f"PAUSED {pause['scope']} since {pause['since']}: {pause['cause']}; waiting for {pause['waits_for']} "
+            f"(next try in {pause['next_try_in_seconds']} s)\n"
+        )
+    for wait in status["waiting_files"]:
+        out.write(
+            f"file waiting: {wait['name']} from {wait['source']} since {wait['since']}: {wait['message']}\n"
+        )
+    out.write("\nsources:\n")
     for entry in sources:
         out.write(
             f"  {entry['name']:<12} {entry['type']:<7} {entry.get('path', '')}  "
             f"{entry.get('files_waiting', 0)} waiting, {entry.get('files_being_written', 0)} being written\n"
         )
+        for item in entry.get("not_taken", []):
+            out.write(f"    NOT TAKEN: {item['name']} is {item['reason']}; move it away\n")
     out.write(
         "\nfiles: " + (", ".join(f"{k} {v}" for k, v in sorted(status["files"].items())) or "none yet") + "\n"
     )
@@ -296,13 +405,13 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
 def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
     zone = ZoneInfo(config.timezone)
     today = utc_now().astimezone(zone).date()
+    _check_period(args.period_from, args.period_to)
     period_to = args.period_to or today
     period_from = args.period_from or period_to
-    if period_from > period_to:
-        raise ConfigError(f"--from {period_from} is after --to {period_to}")
+    _check_period(period_from, period_to)
     if args.client is not None and args.client not in {client.id for client in config.clients}:
         raise ConfigError(f"--client {args.client}: not a client in {config.path}")
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         report = reporting.build_report(
             store, config, period_from=period_from, period_to=period_to, client=args.client, now=utc_now()
@@ -319,9 +428,8 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
 
 
 def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
-    if args.period_from and args.period_to and args.period_from > args.period_to:
-        raise ConfigError(f"--from {args.period_from} is after --to {args.period_to}")
-    store = open_store(config)
+    _check_period(args.period_from, args.period_to)
+    store = open_store(config, read_only=True)
     try:
         result = audit.verify(
             store,
@@ -338,7 +446,7 @@ def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _trace(config: GatewayConfig, key: str, out: TextIO) -> int:
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         found = Tracer(store, Folders.from_config(config), ZoneInfo(config.timezone)).trace(key, out)
     finally:

@@ -1,55 +1,86 @@
 """Intake: one finished file from a source to its receipt and its final place.
 
-The order of effects is what makes a crash harmless (reliability.md, "Order of effects"):
+The order of effects is what makes a crash harmless:
 
+0. **copy in**: the file's bytes are copied from the source into the gateway's own owner-only
+   staging file and hashed on the way. From here on the gateway works on its copy: the
+   producer's file is never changed, only removed once its receipt is out;
 1. **claim**: the file's SHA-256 is recorded and one more attempt counted, before any work; a file
    that keeps killing the gateway is therefore quarantined after ``max_attempts`` restarts;
 2. **judge**: validate (the same code as ``validate``), spool the accepted cases to disk, and
    write the receipt under a temporary name (fsynced);
-3. **commit**: one transaction records the verdict, the accepted cases in their client's open
-   journal and the receipt's SHA-256 as the new head of the receipt chain;
-4. **publish**: rename the receipt to its final name, move the original to ``var/archive/`` or
-   ``var/rejected/``, and mark the file done.
+3. **commit**: if the source still shows the file that was copied, one transaction records the
+   verdict, the accepted cases in their client's open journal and the receipt's SHA-256 as the
+   new head of the receipt chain;
+4. **publish**: give the receipt its final name, move the staged copy to ``var/archive/``,
+   ``var/rejected/`` or ``var/quarantine/`` (never over an existing file), remove the file from
+   its source, and mark it done.
 
 A crash before 3 leaves the file claimed: the next scan does it again from the start (the
 temporary receipt is discarded). A crash after 3 is finished by :meth:`Intake.recover` at start.
+
+Failures are sorted by whose fault they are. The environment's (a folder that cannot be written,
+the store locked or full: :class:`~gateway.errors.OutputError`,
+:class:`~gateway.errors.StoreUnavailableError`; the source unreachable) give the attempt back and
+propagate, so that the daemon pauses; one file that cannot be read now
+(:class:`~gateway.errors.FileUnavailableError`) waits with a backoff of its own. Only a failure that
+follows the file (an exception while judging its content, a crash or a timeout while it is in
+hand) counts towards its quarantine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
-import shutil
 import signal
 import tempfile
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
 from gateway.adapters import Candidate, Source
-from gateway.adapters.folder import fsync_folder, move_durably, sha256_file
+from gateway.backoff import Backoff
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import mask_identities
 from gateway.domain.journal import JournalCase, journal_case
 from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, FileVerdict
-from gateway.domain.model import Case, FileHeader, FileTotals
+from gateway.domain.model import Case, FileHeader
 from gateway.domain.rules import RULESET_VERSION
 from gateway.domain.rules.case_rules import ALLOWED_ATTACHMENT_TYPES
-from gateway.errors import ConfigError, SourceError, StoreError
+from gateway.errors import (
+    ConfigError,
+    FileUnavailableError,
+    OutputError,
+    SourceError,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
 from gateway.formats.package import is_package, open_package
 from gateway.formats.receipt import ReceiptStamp, receipt_file_name, write_receipt
+from gateway.fsutil import (
+    ReadError,
+    copy_new,
+    copy_replacing,
+    display_name,
+    move_new,
+    publish,
+    remove_stale_temporaries,
+    safe_file_name,
+    sha256_file,
+    write_private,
+)
 from gateway.store import AcceptedCase, FileRecord, FileState, Judgement
 from gateway.store.sqlite import SqliteStore
 from gateway.validation import FileReport, ValidationSettings, validate_file
@@ -60,13 +91,10 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_FILE_TIMEOUT_SECONDS = 600.0
 #: How long a file that ends in the middle may stay so before it is quarantined (F08).
 DEFAULT_INCOMPLETE_SECONDS = 300.0
-#: Backoff before the next attempt at a file the gateway failed on: 1 s, 2 s, 4 s ... at most 5 min.
-RETRY_BASE_SECONDS = 1.0
-RETRY_MAX_SECONDS = 300.0
-#: Test hook, never set in production: a file whose name contains the value's text after
-#: "exit:" kills the process (like a crash inside a C library), after "raise:" raises, after
-#: "hang:" sleeps past the file timeout. It is how the tests make a poison file.
-FAULT_INJECTION_ENV = "INKASSO_GATEWAY_FAULT"
+#: An original's name in var/ is cut to this many bytes of UTF-8 (after its file id and a dash).
+ORIGINAL_NAME_MAX_BYTES = 200
+#: Verdicts that journal cases: their originals go to var/archive/.
+ACCEPTING = ("accepted", "partially-accepted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +111,7 @@ class Folders:
     quarantine: Path
     sent: Path
     spool: Path
-    staging: Path  # files downloaded from SFTP sources, until they are archived
+    staging: Path  # the gateway's own copy of each file in hand, until it is archived
     attachments: Path  # accepted cases' attachments by SHA-256, until their journal is built
 
     @classmethod
@@ -104,6 +132,14 @@ class Folders:
             staging=var / "staging",
             attachments=var / "attachments",
         )
+
+    def written(self) -> Iterator[Path]:
+        """Every folder the gateway writes files into (day folders included)."""
+        for name in self.__dataclass_fields__:
+            folder = getattr(self, name)
+            yield folder
+            if folder in (self.receipts, self.archive, self.rejected) and folder.is_dir():
+                yield from (day for day in folder.iterdir() if day.is_dir())
 
     def ensure(self, *, sources: tuple[SourceConfig, ...], mode: int = 0o700) -> None:
         """Create every folder and check it is writable; ConfigError names the first that is not."""
@@ -145,19 +181,6 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _inject_fault(name: str) -> None:
-    rule = os.environ.get(FAULT_INJECTION_ENV, "")
-    kind, _, text = rule.partition(":")
-    if not text or text not in name:
-        return
-    if kind == "exit":
-        os._exit(70)
-    if kind == "raise":
-        raise RuntimeError(f"injected fault for {name}")
-    if kind == "hang":
-        time.sleep(3600)
-
-
 class _CaseSpool:
     """Accepted cases written to a temporary file as they stream past: memory stays flat.
 
@@ -185,14 +208,14 @@ class _CaseSpool:
         self._file.write(f"{numbers}\t{int(accepted.protected)}\t{texts}\t{accepted.payload}\n")
         self.count += 1
 
-    def read(self, *, client_id: str, client_orgnr: str, accepted: set[int]) -> Iterator[AcceptedCase]:
+    def read(self, *, client_id: str, client_orgnr: str) -> Iterator[AcceptedCase]:
+        """Every case spooled (those the judge accepted: when the file's verdict accepts any,
+        it accepts all of them)."""
         self._file.seek(0)
         for line in self._file:
             position, fingerprint, sha256, capital, count, protected, texts, payload = line.rstrip(
                 "\n"
             ).split("\t", 7)
-            if int(position) not in accepted:
-                continue
             reference, claims = json.loads(texts)
             yield AcceptedCase(
                 position=int(position),
@@ -220,6 +243,33 @@ class IntakeResult:
     final_path: Path | None
 
 
+@dataclass(slots=True)
+class FileWait:
+    """A file that cannot be taken now (its environment's fault, not its own), for `status`."""
+
+    source: str
+    name: str
+    cause: str
+    message: str
+    since: datetime
+    failures: int = 0
+
+
+#: How long a file that could not be taken waits before the next try: 1 s, 2 s ... at most 5 min.
+FILE_WAIT_BACKOFF = Backoff(base_seconds=1.0, max_seconds=300.0)
+#: Backoff before the next attempt at a file the gateway failed on (a failure that counts).
+FILE_RETRY_BACKOFF = Backoff(base_seconds=1.0, max_seconds=300.0)
+#: A commit that lost a race with another writer (a seal, another node) is simply done again.
+CONFLICT_RETRY_SECONDS = 0.2
+#: Files a source lists as `FileWait` in `status` at most.
+MAX_WAITS_SHOWN = 100
+
+
+class PublishError(Exception):
+    """A committed file could not be published yet (a name already taken, a source refusing);
+    it stays judged and is tried again with a backoff."""
+
+
 class Intake:
     """Takes files from sources through validation to receipts, one at a time."""
 
@@ -230,6 +280,7 @@ class Intake:
         folders: Folders,
         *,
         clock: Callable[[], datetime],
+        sources: Mapping[str, Source] | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         file_timeout: float = DEFAULT_FILE_TIMEOUT_SECONDS,
         file_mode: int = 0o600,
@@ -239,33 +290,49 @@ class Intake:
         self._store = store
         self._folders = folders
         self._clock = clock
+        self._sources = dict(sources or {})
         self._max_attempts = max_attempts
         self._file_timeout = file_timeout
         self._file_mode = file_mode
         self._client_ids = {client.orgnr: client.id for client in config.clients}
-        # A file the gateway failed on waits before its next attempt (by path and sha256).
-        self._retry_after: dict[tuple[str, str], float] = {}
-        # When a file was first found to end in the middle, on our clock (by path).
-        self._first_incomplete: dict[str, float] = {}
+        # When a file was first found to end in the middle, on our clock (by source location).
+        self._first_incomplete: dict[tuple[str, str], float] = {}
         self._incomplete_seconds = incomplete_seconds
         self._postal = config.load_postal_directory()
+        # Files that cannot be taken now, by (source, location): told once per cause.
+        self._waits: dict[tuple[str, str], FileWait] = {}
+        # Attempts to give back once the store can be written again (it failed when they were due).
+        self._unreleased: dict[int, str] = {}
+        # Committed files whose publishing failed: file id -> (failures, next try on our clock).
+        self._publish_backoff: dict[int, tuple[int, float]] = {}
+        self._incoming = folders.staging / f".incoming-{os.getpid()}"
+
+    # -- what `status` shows --------------------------------------------------------------------
+
+    def waiting_files(self) -> list[FileWait]:
+        """Files that cannot be taken now, and why (oldest first)."""
+        return sorted(self._waits.values(), key=lambda wait: wait.since)[:MAX_WAITS_SHOWN]
 
     # -- one file ------------------------------------------------------------------------------
 
     def process(self, candidate: Candidate, source: Source) -> IntakeResult | None:
-        """Claim, judge, commit and publish one finished file; None when it vanished meanwhile."""
+        """Copy in, claim, judge, commit and publish one finished file.
+
+        None when the file was not judged now: it cannot be read (it waits), it changed or
+        vanished (its new version comes on its own), it was received before and is only tidied,
+        or it failed and waits for its next attempt. Raises OutputError or StoreUnavailableError when
+        the environment fails (the daemon pauses intake), SourceError when the source does.
+        """
+        self._give_back_attempts()
+        key = (candidate.source, candidate.location)
         try:
-            sha256 = sha256_file(candidate.path)
-        except FileNotFoundError:
+            sha256, size = self._copy_in(candidate, source)
+        except FileUnavailableError as unavailable:
+            self._file_waits(candidate, source, unavailable)
             return None
-        except OSError as error:
-            raise SourceError(f"{candidate.path}: cannot read: {error.strerror or error}") from error
-        if self._retry_after.get((str(candidate.path), sha256), 0.0) > time.monotonic():
-            return None
-        done = (
-            self._store.done_file(source=candidate.source, name=candidate.name, sha256=sha256)
-            if source.remote
-            else None
+        self._waits.pop(key, None)
+        done = self._store.done_file(
+            source=candidate.source, path=candidate.location, sha256=sha256, identity=candidate.identity
         )
         if done is not None:
             # Received and receipted before, but a crash came before the source was tidied (an
@@ -276,73 +343,161 @@ class Intake:
                 candidate.source,
                 done.status,
             )
-            candidate.path.unlink(missing_ok=True)
-            source.finish(candidate, accepted=done.status in ("accepted", "partially-accepted"))
+            self._incoming.unlink(missing_ok=True)
+            source.finish(candidate, accepted=done.status in ACCEPTING)
             return None
-        now = self._clock()
         record = self._store.claim_file(
             source=candidate.source,
             name=candidate.name,
-            path=str(candidate.path),
+            path=candidate.location,
             sha256=sha256,
-            size=candidate.size,
-            now=now,
+            size=size,
+            now=self._clock(),
             written_at=datetime.fromtimestamp(candidate.mtime_ns / 1e9, tz=UTC),
-        )
-        if record.attempts > self._max_attempts:
-            return self.quarantine(record, source=source, candidate=candidate)
-        log.info(
-            "file %s from %s claimed (attempt %d, sha256 %s)",
-            record.name,
-            record.source,
-            record.attempts,
-            sha256[:12],
+            identity=candidate.identity,
         )
         try:
-            _inject_fault(candidate.name)
-            result = self._judge_and_commit(record, candidate)
+            staged = self._staged(record.id)
+            try:
+                self._incoming.replace(staged)
+            except OSError as error:
+                raise output_error(self._folders.staging, error) from error
+            if record.attempts > self._max_attempts:
+                return self.quarantine(record, source=source, candidate=candidate)
+            log.info(
+                "file %s from %s claimed (attempt %d, sha256 %s)",
+                record.name,
+                record.source,
+                record.attempts,
+                sha256[:12],
+            )
+            return self._judge(record, candidate, source, staged)
+        except (OutputError, StoreUnavailableError, SourceError):
+            # The environment failed, not the file: the attempt does not count.
+            self._give_back(record.id, "the environment failed; not counted")
+            raise
+
+    def _copy_in(self, candidate: Candidate, source: Source) -> tuple[str, int]:
+        """The file's bytes into the gateway's own staging file (hashed on the way).
+
+        The gateway works on its own owner-only copy from here on: a producer who rewrites or
+        deletes its file meanwhile, or owns it as another user, changes nothing for the copy,
+        and a read error here is the file's source's (it waits), a write error the gateway's.
+        """
+        self._folders.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with source.open(candidate) as stream:
+                sha256, size = copy_replacing(stream, self._incoming, mode=self._file_mode)
+        except ReadError as error:
+            raise FileUnavailableError(
+                f"{candidate.name} cannot be read: {error.strerror or error}", cause="read-error"
+            ) from error
+        except OSError as error:
+            raise output_error(self._folders.staging, error) from error
+        return sha256, size
+
+    def _judge(
+        self, record: FileRecord, candidate: Candidate, source: Source, staged: Path
+    ) -> IntakeResult | None:
+        try:
+            if not candidate.name_is_valid:
+                result = self._commit_verdict(
+                    record, self._name_not_utf8(record), candidate, source, spool=None
+                )
+            else:
+                result = self._judge_and_commit(record, candidate, source, staged)
+        except FileUnavailableError as changed:
+            # Changed or deleted in its source before its verdict: not received. A new version is
+            # claimed on its own; the staged copy of this one goes.
+            log.info("file %s from %s %s: its claim is dropped", record.name, record.source, changed)
+            self._store.abandon_claim(record.id, str(changed), now=self._clock())
+            staged.unlink(missing_ok=True)
+            return None
+        except StoreConflictError as conflict:
+            # Another writer (a seal, another node) moved what the verdict relied on: not the
+            # file's fault and not an attempt. It is judged again at once.
+            log.info("file %s: %s; judging it again", record.name, conflict)
+            self._give_back(record.id, str(conflict))
+            source.hold(candidate, CONFLICT_RETRY_SECONDS)
+            return None
         except IncompleteFileError as error:
             return self._incomplete(record, error, source=source, candidate=candidate)
+        except (OutputError, StoreUnavailableError, SourceError):
+            raise
         except Exception as error:
             # Permanent problems with the content are findings, not exceptions: anything here is
             # the gateway's own failure on this file. It stays claimed; after max_attempts it goes
             # to quarantine, and the daemon goes on with the next file.
-            current = self._store.file(record.id)
-            if current.state is not FileState.CLAIMED:
-                # Failed after the commit: the verdict stands; finish publishing it.
-                self._publish(record.id, source=source, candidate=candidate)
+            if self._store.file(record.id).state is not FileState.CLAIMED:
+                # Failed after the commit: the verdict stands; publishing is retried on its own.
+                log.warning("file %s: publishing its receipt failed (%s); tried again", record.name, error)
                 return None
             reason = f"{type(error).__name__}: {error}"
             self._store.record_failure(record.id, reason)
             self._store.log_event("file-failed", record.name, reason, now=self._clock())
-            log.exception(
-                "file %s failed on attempt %d of %d", record.name, record.attempts, self._max_attempts
+            log.error(
+                "file %s failed on attempt %d of %d: %s",
+                record.name,
+                record.attempts,
+                self._max_attempts,
+                reason,
+                exc_info=not isinstance(error, FileTimeoutError),
             )
             if record.attempts >= self._max_attempts:
                 return self.quarantine(self._store.file(record.id), source=source, candidate=candidate)
-            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (record.attempts - 1))
-            self._retry_after[(str(candidate.path), sha256)] = time.monotonic() + delay
+            source.hold(candidate, FILE_RETRY_BACKOFF.delay(record.attempts))
             return None
-        self._first_incomplete.pop(str(candidate.path), None)
-        self._publish(record.id, source=source, candidate=candidate)
+        self._first_incomplete.pop((candidate.source, candidate.location), None)
         return result
+
+    def _file_waits(self, candidate: Candidate, source: Source, unavailable: FileUnavailableError) -> None:
+        """A file that cannot be taken now: held with a backoff, told once per cause."""
+        key = (candidate.source, candidate.location)
+        self._incoming.unlink(missing_ok=True)
+        if unavailable.cause in ("vanished", "changed"):
+            self._waits.pop(key, None)
+            return  # gone, or a new version: the next scan sees what is there now
+        wait = self._waits.get(key)
+        if wait is None or wait.cause != unavailable.cause:
+            log.warning(
+                "file %s from %s cannot be taken now: %s. It waits and is tried again (not counted as an attempt)",
+                candidate.name,
+                candidate.source,
+                unavailable,
+            )
+            wait = FileWait(
+                candidate.source, candidate.name, unavailable.cause, str(unavailable), self._clock()
+            )
+            self._waits[key] = wait
+        wait.failures += 1
+        source.hold(candidate, FILE_WAIT_BACKOFF.delay(wait.failures))
+
+    def _give_back(self, file_id: int, note: str) -> None:
+        """Do not count the current attempt; if the store cannot take that now, do it later."""
+        try:
+            self._store.release_attempt(file_id, note)
+        except StoreUnavailableError:
+            self._unreleased[file_id] = note
+
+    def _give_back_attempts(self) -> None:
+        for file_id, note in list(self._unreleased.items()):
+            self._store.release_attempt(file_id, note)
+            del self._unreleased[file_id]
 
     def _incomplete(
         self, record: FileRecord, error: IncompleteFileError, *, source: Source, candidate: Candidate
     ) -> IntakeResult | None:
         """A file that ends in the middle: probably still being written. Wait, don't reject it.
 
-        reliability.md: retried until a stability timeout, then quarantined; never rejected as
-        invalid on the first try. The attempt is not counted against the file.
+        Retried until a stability timeout, then quarantined; never rejected as invalid on the
+        first try. The attempt is not counted against the file.
         """
-        key = str(candidate.path)
+        key = (candidate.source, candidate.location)
         first = self._first_incomplete.setdefault(key, time.monotonic())
         self._store.release_attempt(record.id, f"incomplete: {error}")
         if time.monotonic() - first < self._incomplete_seconds:
             log.info("file %s ends in the middle (%s): waiting for the rest", record.name, error)
-            self._retry_after[(key, record.sha256)] = time.monotonic() + max(
-                1.0, self._incomplete_seconds / 10
-            )
+            source.hold(candidate, max(1.0, self._incomplete_seconds / 10))
             return None
         self._first_incomplete.pop(key, None)
         return self.quarantine(
@@ -361,12 +516,18 @@ class Intake:
             max_attachment_bytes=config.rules.max_attachment_bytes,
             policy=config.on_case_error,
             fingerprint_cases=True,
+            spool_folder=self._folders.spool,
         )
 
-    def _judge_and_commit(self, record: FileRecord, candidate: Candidate) -> IntakeResult:
+    def _judge_and_commit(
+        self, record: FileRecord, candidate: Candidate, source: Source, staged: Path
+    ) -> IntakeResult:
         source_config = next((s for s in self._config.sources if s.name == record.source), None)
         settings = self._settings(source_config)
-        spool = _CaseSpool(self._folders.spool)
+        try:
+            spool = _CaseSpool(self._folders.spool)
+        except OSError as error:
+            raise output_error(self._folders.spool, error) from error
         try:
 
             def keep_accepted(case: Case, outcome: CaseOutcome) -> None:
@@ -376,15 +537,24 @@ class Intake:
                     spool.add(outcome.index, case.content_sha256, claims, normalised)
 
             # The time limit covers the work on the content only, never the commit.
-            with _time_limit(self._file_timeout):
-                report = validate_file(candidate.path, settings, name=record.name, on_case=keep_accepted)
-            if report.sha256 != record.sha256:
-                raise SourceError(f"{record.name} changed while it was read")
-            if report.truncated:
-                raise IncompleteFileError("the XML ends before the root element is closed")
-            if report.verdict.accepted:
-                self._keep_attachments(candidate.path)
-            return self._commit(record, report, spool)
+            try:
+                with _time_limit(self._file_timeout):
+                    report = validate_file(staged, settings, name=record.name, on_case=keep_accepted)
+            except OSError as error:
+                # Reading the gateway's own copy or writing its spool: the environment's fault.
+                raise output_error(self._folders.var, error) from error
+            with report:
+                if report.sha256 != record.sha256:
+                    raise OutputError(
+                        f"the staged copy of {record.name} changed while it was read",
+                        folder=str(self._folders.staging),
+                        waits_for="a staging folder nothing else writes",
+                    )
+                if report.truncated:
+                    raise IncompleteFileError("the XML ends before the root element is closed")
+                if report.verdict.accepted_count:
+                    self._keep_attachments(staged)
+                return self._commit_verdict(record, report, candidate, source, spool=spool)
         finally:
             spool.close()
 
@@ -394,93 +564,138 @@ class Intake:
         Content-addressed: a name from outside is never used as a path, and an attachment sent
         twice is kept once. Only what passed rule A06 (type and size) is kept.
         """
-        with path.open("rb") as raw:
-            if not is_package(raw.read(4)):
-                return
-            raw.seek(0)
-            package = open_package(raw, max_attachment_bytes=self._config.rules.max_attachment_bytes)
-            for name, facts in package.attachments.items():
-                target = self._folders.attachments / facts.sha256
-                if not facts.sha256 or target.exists() or facts.content_type not in ALLOWED_ATTACHMENT_TYPES:
-                    continue
-                temporary = target.with_name(f".{facts.sha256}.tmp")
-                with package.archive.open(name) as member, temporary.open("wb") as out:
-                    shutil.copyfileobj(member, out, 1024 * 1024)
-                    out.flush()
-                    os.fsync(out.fileno())
-                if sha256_file(temporary) != facts.sha256:
-                    temporary.unlink()
-                    raise SourceError(f"attachment {name} changed while it was copied")
-                temporary.replace(target)
-            fsync_folder(self._folders.attachments)
+        try:
+            with path.open("rb") as raw:
+                if not is_package(raw.read(4)):
+                    return
+                raw.seek(0)
+                package = open_package(raw, max_attachment_bytes=self._config.rules.max_attachment_bytes)
+                for name, facts in package.attachments.items():
+                    target = self._folders.attachments / facts.sha256
+                    if (
+                        not facts.sha256
+                        or target.exists()
+                        or facts.content_type not in ALLOWED_ATTACHMENT_TYPES
+                    ):
+                        continue
+                    with package.archive.open(name) as member:
+                        try:
+                            digest, _ = copy_new(member, target, mode=self._file_mode)  # type: ignore[arg-type]
+                        except FileExistsError:
+                            continue  # kept meanwhile: content-addressed, so the same bytes
+                    if digest != facts.sha256:
+                        target.unlink()
+                        raise OutputError(
+                            f"attachment {name} changed while it was copied",
+                            folder=str(self._folders.attachments),
+                            waits_for="a staging folder nothing else writes",
+                        )
+        except zipfile.BadZipFile as error:
+            # Judged a moment ago from the same bytes: only the staged copy changing explains it.
+            raise OutputError(
+                f"the staged package changed: {error}",
+                folder=str(self._folders.staging),
+                waits_for="a staging folder nothing else writes",
+            ) from error
+        except OSError as error:
+            raise output_error(self._folders.attachments, error) from error
 
-    def _commit(self, record: FileRecord, report: FileReport, spool: _CaseSpool) -> IntakeResult:
+    def _commit_verdict(
+        self,
+        record: FileRecord,
+        report: FileReport,
+        candidate: Candidate,
+        source: Source,
+        *,
+        spool: _CaseSpool | None,
+        final_dir: Path | None = None,
+        status: str | None = None,
+    ) -> IntakeResult:
+        """Write the receipt (temporary name), check the file is still the one taken, commit,
+        publish."""
         verdict = report.verdict
         orgnr = verdict.header.client_orgnr
         client_orgnr = "".join(c for c in orgnr if c.isdigit())[-10:] if orgnr else None
-        accepted_positions = {case.index for case in verdict.cases if case.status is CaseStatus.ACCEPTED}
+        accepting = verdict.accepted_count > 0
         client_id = self._client_ids.get(client_orgnr or "")
-        if accepted_positions and client_id is None:
+        if accepting and client_id is None:
             raise StoreError(f"cases accepted for {orgnr}, which is not a configured client")
         now = self._clock()
-        # The receipt names each accepted case's journal; cases join the client's open journal.
-        journal_ids: dict[int, str] = {}
-        if accepted_positions and client_id is not None:
-            journal_id = self._store.open_journal_id(client_id, now=now)
-            journal_ids = dict.fromkeys(accepted_positions, journal_id)
-        final_dir = self._folders.archive if accepted_positions else self._folders.rejected
-        final_path = (
-            final_dir
-            / now.astimezone(_zone(self._config.timezone)).date().isoformat()
-            / f"{record.id}-{record.name}"
+        # Every accepted case of a file is one client's: they all join its open journal.
+        journal_id = self._store.open_journal_id(client_id, now=now) if accepting and client_id else None
+        final_path = self._final_path(
+            record, final_dir or (self._folders.archive if accepting else self._folders.rejected), now
         )
-        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, journal_ids)
+        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, journal_id)
+        if not source.unchanged(candidate):
+            _temporary_receipt(receipt_path).unlink(missing_ok=True)
+            raise FileUnavailableError(
+                "changed or vanished in its source before its verdict", cause="changed"
+            )
         accepted = (
-            spool.read(client_id=client_id, client_orgnr=client_orgnr or "", accepted=accepted_positions)
-            if client_id is not None
+            spool.read(client_id=client_id, client_orgnr=client_orgnr or "")
+            if spool is not None and accepting and client_id is not None
             else iter(())
         )
+        tally = verdict.tally
         self._store.record_judgement(
             Judgement(
                 file_id=record.id,
-                status=verdict.status.value,
+                status=status or verdict.status.value,
                 client_orgnr=client_orgnr,
                 file_id_in_file=verdict.header.file_id,
                 sequence=verdict.header.sequence,
-                case_count=len(verdict.cases),
+                case_count=verdict.case_count,
                 accepted=accepted,
+                accepted_capital_ore=tally.ore[CaseStatus.ACCEPTED],
                 receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
                 receipt_path=str(receipt_path),
                 receipt_sha256=receipt_sha256,
                 previous_receipt_sha256=previous,
                 final_path=str(final_path),
                 judged_at=now,
-                expected_journal=journal_ids.get(min(accepted_positions)) if accepted_positions else None,
+                expected_journal=journal_id,
                 client_id=client_id,
-                **_tally(verdict),
+                rejected_count=tally.counts[CaseStatus.REJECTED],
+                duplicate_count=tally.counts[CaseStatus.DUPLICATE],
+                capital_in_ore=sum(tally.ore.values()),
+                rejected_capital_ore=tally.ore[CaseStatus.REJECTED],
+                duplicate_capital_ore=tally.ore[CaseStatus.DUPLICATE],
+                finding_counts=tuple(
+                    (code, severity, n) for (code, severity), n in sorted(tally.findings.items())
+                ),
             )
         )
         log.info(
             "file %s: %s, %d of %d cases accepted; receipt %s",
             record.name,
-            verdict.status.value,
-            len(accepted_positions),
-            len(verdict.cases),
+            status or verdict.status.value,
+            verdict.accepted_count,
+            verdict.case_count,
             receipt_path.name,
         )
-        return IntakeResult(record.id, verdict.status.value, receipt_path, final_path)
+        self._publish_now(record.id, candidate, source)
+        return IntakeResult(record.id, status or verdict.status.value, receipt_path, final_path)
+
+    def _final_path(self, record: FileRecord, folder: Path, now: datetime) -> Path:
+        """Where the original goes: ``<folder>/<day>/<file id>-<safe name>`` (unique by its id)."""
+        day = now.astimezone(_zone(self._config.timezone)).date().isoformat()
+        name = f"{record.id}-{safe_file_name(record.name, max_bytes=ORIGINAL_NAME_MAX_BYTES)}"
+        return (folder / day / name) if folder != self._folders.quarantine else folder / name
 
     def _write_receipt(
-        self, record: FileRecord, report: FileReport, now: datetime, journal_ids: dict[int, str]
+        self, record: FileRecord, report: FileReport, now: datetime, journal_id: str | None
     ) -> tuple[Path, str, str]:
-        """Write the receipt under its temporary name (fsynced); return (final path, sha256, previous)."""
+        """Write the receipt under its temporary name (fsynced); return (final path, sha256, previous).
+
+        The final name is unique by construction: the plain contract name when no other file has
+        it, else the same with the file's id in it (the store refuses a name another file holds).
+        """
         day = now.astimezone(_zone(self._config.timezone)).date().isoformat()
         folder = self._folders.receipts / day
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = folder / receipt_file_name(record.name, record.sha256)
-        if final.exists():
-            # The same name and bytes arrived before: keep both receipts, each once.
-            final = folder / receipt_file_name(f"{record.name}.{record.id}", record.sha256)
+        if self._store.receipt_path_taken(str(final)) or final.exists():
+            final = folder / receipt_file_name(record.name, record.sha256, file_id=record.id)
         previous = self._store.receipt_chain_head()
         stamp = ReceiptStamp(
             receipt_id=str(uuid.uuid4()),
@@ -492,53 +707,139 @@ class Intake:
             ruleset_version=RULESET_VERSION,
             config_sha256=self._config.sha256,
         )
-        temporary = _temporary_receipt(final)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._file_mode)
-        with os.fdopen(descriptor, "wb") as out:
-            write_receipt(out, report, stamp, journal_ids=journal_ids)
-            out.flush()
-            os.fsync(out.fileno())
-        fsync_folder(folder)
-        return final, sha256_file(temporary), previous
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            sha256 = write_private(
+                _temporary_receipt(final),
+                lambda out: write_receipt(out, report, stamp, journal_id=journal_id),
+                mode=self._file_mode,
+            )
+        except OSError as error:
+            raise output_error(folder, error) from error
+        return final, sha256, previous
 
-    def _publish(self, file_id: int, *, source: Source | None, candidate: Candidate | None) -> None:
-        """Steps after the commit: receipt to its final name, original to its final place, done."""
+    # -- publishing: after the commit ----------------------------------------------------------
+
+    def _publish_now(self, file_id: int, candidate: Candidate, source: Source) -> None:
+        """Publish right after the commit; a failure leaves the file judged, tried again later."""
+        try:
+            self._publish(file_id, candidate, source)
+        except PublishError as error:
+            self._publish_failed(file_id, error)
+        except OSError as error:
+            self._publish_failed(file_id, error)
+            raise output_error(self._folders.var, error) from error
+
+    def publish_pending(self) -> int:
+        """Publish every committed file whose publishing failed or was cut short (at start, and
+        then on every round with a backoff per file). Returns how many were finished."""
+        finished = 0
+        now = time.monotonic()
+        for record in self._store.files_in_state(FileState.JUDGED):
+            _, next_try = self._publish_backoff.get(record.id, (0, 0.0))
+            if next_try > now:
+                continue
+            try:
+                self._publish(record.id, None, None)
+            except PublishError as error:
+                self._publish_failed(record.id, error)
+                continue
+            except OSError as error:
+                self._publish_failed(record.id, error)
+                raise output_error(self._folders.var, error) from error
+            finished += 1
+        return finished
+
+    def _publish_failed(self, file_id: int, error: BaseException) -> None:
+        failures, _ = self._publish_backoff.get(file_id, (0, 0.0))
+        delay = FILE_WAIT_BACKOFF.delay(failures + 1)
+        if failures == 0:
+            log.warning(
+                "file %d: its receipt is committed but publishing it failed: %s (tried again)", file_id, error
+            )
+        self._publish_backoff[file_id] = (failures + 1, time.monotonic() + delay)
+
+    def _publish(self, file_id: int, candidate: Candidate | None, source: Source | None) -> None:
+        """Steps after the commit: receipt to its final name, the staged copy to its final place,
+        the source tidied, done. Each step is safe to repeat; nothing is ever overwritten."""
         record = self._store.file(file_id)
         if record.state is not FileState.JUDGED:
+            self._publish_backoff.pop(file_id, None)
             return
         assert record.receipt_path is not None and record.final_path is not None
         receipt = Path(record.receipt_path)
         temporary = _temporary_receipt(receipt)
         if temporary.exists():
-            temporary.replace(receipt)
-            fsync_folder(receipt.parent)
+            try:
+                publish(temporary, receipt)
+            except FileExistsError:
+                if sha256_file(receipt) != record.receipt_sha256:
+                    raise PublishError(
+                        f"{receipt} exists with other content: the receipt of {record.name} is not published over it"
+                    ) from None
+                temporary.unlink()  # published before a crash cut the tidying short
         elif not receipt.exists():
             log.error("file %s: its receipt %s is missing after a crash", record.name, receipt)
-        original = Path(record.path)
+        self._place_original(record)
+        source = source or self._sources.get(record.source)
+        if source is not None and record.source_identity is not None:
+            try:
+                source.finish(candidate or _candidate_of(record), accepted=record.status in ACCEPTING)
+            except SourceError as error:
+                raise PublishError(f"the source could not be tidied: {error}") from error
+        self._store.mark_done(record.id, final_path=record.final_path, now=self._clock())
+        self._publish_backoff.pop(file_id, None)
+
+    def _place_original(self, record: FileRecord) -> None:
+        """The staged copy becomes the archived (rejected, quarantined) original, owner-only."""
+        assert record.final_path is not None
         final = Path(record.final_path)
-        if original.exists() and sha256_file(original) == record.sha256:
-            move_durably(original, final)
-            final.chmod(self._file_mode)  # the producer's mode may let others read personal data
-        if source is not None and candidate is not None:
-            source.finish(candidate, accepted=record.status in ("accepted", "partially-accepted"))
-        else:
-            self._remove_done_marker(record)
-        self._store.mark_done(record.id, final_path=str(final), now=self._clock())
+        staged = self._staged(record.id)
+        if final.exists():
+            if sha256_file(final) != record.sha256:
+                raise PublishError(
+                    f"{final} exists with other content: the original of {record.name} is not put over it"
+                )
+            staged.unlink(missing_ok=True)  # moved before a crash cut the tidying short
+            return
+        if staged.exists():
+            move_new(staged, final)
+            return
+        legacy = Path(record.path)
+        if record.source_identity is None and legacy.is_file() and sha256_file(legacy) == record.sha256:
+            # Claimed by a gateway before version 5 of the store, which judged files in place.
+            with legacy.open("rb") as original:
+                final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                copy_new(original, final, mode=self._file_mode)
+            legacy.unlink()
+            return
+        log.error("file %s: its original is neither staged nor at %s", record.name, final)
 
-    def _remove_done_marker(self, record: FileRecord) -> None:
-        """After a restart there is no candidate: find the marker from the source's config."""
-        source = next((s for s in self._config.sources if s.name == record.source), None)
-        if source is not None and source.done_marker:
-            Path(record.path + source.done_marker).unlink(missing_ok=True)
+    def _staged(self, file_id: int) -> Path:
+        return self._folders.staging / str(file_id)
 
-    # -- poison files --------------------------------------------------------------------------
+    # -- file-level verdicts that read no case --------------------------------------------------
+
+    def _name_not_utf8(self, record: FileRecord) -> FileReport:
+        finding = Finding(
+            "F01",
+            Severity.ERROR,
+            "/",
+            None,
+            f"Filnamnet är inte giltig UTF-8 ({record.name}); filen har inte lästs. Skicka den igen under ett "
+            "namn med bara bokstäver, siffror, punkt, bindestreck och understreck.",
+            f"The file name is not valid UTF-8 ({record.name}); the file was not read. Send it again under a "
+            "name of letters, digits, dots, hyphens and underscores only.",
+        )
+        verdict = FileVerdict.of_file(FileStatus.REJECTED, [finding], FileHeader("/Arendefil/Filhuvud", None))
+        return FileReport(record.name, record.size, record.sha256, verdict)
 
     def quarantine(
         self,
         record: FileRecord,
         *,
-        source: Source | None,
-        candidate: Candidate | None,
+        source: Source,
+        candidate: Candidate,
         incomplete: bool = False,
     ) -> IntakeResult:
         """Give up on a file that failed ``max_attempts`` times: a receipt, and the quarantine folder."""
@@ -565,100 +866,79 @@ class Intake:
                 "person will look at it; do not send it again until you hear back."
             )
         finding = Finding("F08", Severity.ERROR, "/", None, sv, en)
-        verdict = FileVerdict(
-            FileStatus.REJECTED, [finding], [], FileHeader("/Arendefil/Filhuvud", None), None, FileTotals()
-        )
+        verdict = FileVerdict.of_file(FileStatus.REJECTED, [finding], FileHeader("/Arendefil/Filhuvud", None))
         report = FileReport(record.name, record.size, record.sha256, verdict)
         now = self._clock()
-        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, {})
-        final_path = self._folders.quarantine / f"{record.id}-{record.name}"
+        final_path = self._final_path(record, self._folders.quarantine, now)
         # The reason first: after the commit a crash must not leave a quarantined file unexplained.
         reason_file = final_path.with_name(final_path.name + ".reason.txt")
-        reason_file.write_text(
+        text = (
             f"file: {mask_identities(record.name)}\nsource: {record.source}\nsha256: {record.sha256}\n"
             f"attempts: {record.attempts}\nreceived: {record.received_at.isoformat()}\n"
-            f"quarantined: {now.isoformat()}\nlast error: {mask_identities(reason)}\n",
-            encoding="utf-8",
+            f"quarantined: {now.isoformat()}\nlast error: {mask_identities(display_name(reason))}\n"
         )
-        self._store.record_judgement(
-            Judgement(
-                file_id=record.id,
-                status="quarantined",
-                client_orgnr=None,
-                file_id_in_file=None,
-                sequence=None,
-                case_count=0,
-                accepted=(),
-                accepted_capital_ore=0,
-                receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
-                receipt_path=str(receipt_path),
-                receipt_sha256=receipt_sha256,
-                previous_receipt_sha256=previous,
-                final_path=str(final_path),
-                judged_at=now,
-                expected_journal=None,
-                finding_counts=((finding.code, finding.severity.value, 1),),
-            )
+        try:
+            self._folders.quarantine.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_private(reason_file, text.encode("utf-8"), mode=self._file_mode)
+        except OSError as error:
+            raise output_error(self._folders.quarantine, error) from error
+        result = self._commit_verdict(
+            record,
+            report,
+            candidate,
+            source,
+            spool=None,
+            final_dir=self._folders.quarantine,
+            status="quarantined",
         )
         self._store.log_event("file-quarantined", record.name, reason, now=now)
         log.error("file %s quarantined after %d attempts: %s", record.name, attempts, reason)
-        self._publish(record.id, source=source, candidate=candidate)
-        return IntakeResult(record.id, "quarantined", receipt_path, final_path)
+        return result
 
     # -- after a crash -------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Finish every file that was committed but not yet published; drop stale temporaries."""
-        finished = 0
-        for record in self._store.files_in_state(FileState.JUDGED):
-            log.info("recovering file %s (committed before a stop): publishing its receipt", record.name)
-            self._publish(record.id, source=None, candidate=None)
-            finished += 1
+        """Finish every file that was committed but not yet published; drop stale temporaries and
+        staged copies of files that were never committed (they are copied in again)."""
+        finished = self.publish_pending()
+        judged = {str(record.id) for record in self._store.files_in_state(FileState.JUDGED)}
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
             stale.unlink(missing_ok=True)
+        for folder in self._folders.written():
+            remove_stale_temporaries(folder)
+        if self._folders.staging.is_dir():
+            for entry in self._folders.staging.iterdir():
+                if entry.is_file() and entry.name not in judged:
+                    entry.unlink(missing_ok=True)
         return finished
 
 
-def _tally(verdict: FileVerdict) -> dict[str, Any]:
-    """A verdict's cases and öre by outcome, and its findings per (code, severity), for reports.
-
-    Each case's capital is turned into öre on its own and the sums are of those, so that the
-    report's "in = journaled + rejected + duplicate" holds to the öre whatever a file holds.
-    """
-    counts = dict.fromkeys(CaseStatus, 0)
-    ore = dict.fromkeys(CaseStatus, 0)
-    findings: Counter[tuple[str, str]] = Counter((f.code, f.severity.value) for f in verdict.findings)
-    for outcome in verdict.cases:
-        counts[outcome.status] += 1
-        ore[outcome.status] += _ore(outcome.capital)
-        for finding in outcome.findings:
-            findings[(finding.code, finding.severity.value)] += 1
-    return {
-        "accepted_capital_ore": ore[CaseStatus.ACCEPTED],
-        "rejected_count": counts[CaseStatus.REJECTED],
-        "duplicate_count": counts[CaseStatus.DUPLICATE],
-        "capital_in_ore": sum(ore.values()),
-        "rejected_capital_ore": ore[CaseStatus.REJECTED],
-        "duplicate_capital_ore": ore[CaseStatus.DUPLICATE],
-        "finding_counts": tuple((code, severity, n) for (code, severity), n in sorted(findings.items())),
-    }
+def _candidate_of(record: FileRecord) -> Candidate:
+    """The candidate a committed file was, rebuilt from its record (after a restart)."""
+    written = record.written_at or record.received_at
+    return Candidate(
+        record.source,
+        record.name,
+        record.path,
+        record.size,
+        int(written.timestamp() * 1e9),
+        record.source_identity or "",
+    )
 
 
-#: The largest amount in öre the store holds (SQLite's INTEGER); the schema allows far less.
-_MAX_ORE = 2**63 - 1
-
-
-def _ore(kronor: Decimal) -> int:
-    """Exact öre. An amount no valid case can have (a fraction of an öre, more than the store can
-    hold, not a number) counts as 0: its case is rejected by the schema (S01) anyway, and a rejected
-    case must get its receipt, not crash the commit."""
-    try:
-        ore = kronor * 100
-        if not ore.is_finite() or ore != ore.to_integral_value() or abs(ore) > _MAX_ORE:
-            return 0
-        return int(ore)
-    except InvalidOperation:
-        return 0
+def output_error(folder: Path, error: OSError) -> OutputError:
+    """An OSError on one of the gateway's own folders, as what it waits for."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        waits_for = "free space"
+    elif error.errno == errno.EROFS:
+        waits_for = "the file system to be writable again"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        waits_for = "write access for the gateway's user"
+    elif error.errno == errno.ENOENT:
+        waits_for = "the folder to exist again"
+    else:
+        waits_for = "the folder to work again"
+    return OutputError(f"{folder}: {error.strerror or error}", folder=str(folder), waits_for=waits_for)
 
 
 def _temporary_receipt(final: Path) -> Path:

@@ -20,7 +20,6 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
-from gateway.adapters.folder import write_atomically
 from gateway.config import GatewayConfig
 from gateway.domain.identity import mask_identities, mask_identity
 from gateway.domain.report import (
@@ -42,6 +41,7 @@ from gateway.domain.report import (
 from gateway.domain.rules import RULESET_VERSION
 from gateway.formats.report_csv import CSV_TABLES, write_report_csv
 from gateway.formats.report_html import write_report_html
+from gateway.fsutil import write_replacing
 from gateway.pipeline import Folders
 from gateway.store import FileState, JournalRecord, ReceivedFile, StoredCase
 from gateway.store.sqlite import SqliteStore
@@ -386,14 +386,14 @@ def write_report(report: Report, folder: Path) -> list[Path]:
     html = io.BytesIO()
     write_report_html(html, report)
     target = folder / f"{base}.html"
-    write_atomically(target, html.getvalue(), unique=True)
+    write_replacing(target, html.getvalue())
     written.append(target)
     for table in CSV_TABLES:
         text = io.StringIO(newline="")
         write_report_csv(text, report, table)
         target = folder / f"{base}.{table}.csv"
         # With a byte-order mark: without one, Excel reads UTF-8 as Latin-1 and mangles å, ä, ö.
-        write_atomically(target, text.getvalue().encode("utf-8-sig"), unique=True)
+        write_replacing(target, text.getvalue().encode("utf-8-sig"))
         written.append(target)
     return written
 

@@ -13,14 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gateway.domain.judging import CaseErrorPolicy, CaseOutcome, FileJudge, FileVerdict
 from gateway.domain.model import Case, FileHeader
-from gateway.domain.rules import History, NoHistory, RuleContext
+from gateway.domain.rules import FileState, History, NoHistory, RuleContext
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
 from gateway.formats.casefile import ByteSource, CaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
+from gateway.spool import SpillingMap, SpooledOutcomes
 
 _HASH_CHUNK = 1024 * 1024
 
@@ -39,6 +40,8 @@ class ValidationSettings:
     policy: CaseErrorPolicy = CaseErrorPolicy.REJECT_CASE
     #: Fingerprint every case's content: needed only when the history can tell duplicates (A04/A05).
     fingerprint_cases: bool = False
+    #: Where the outcomes and references of a large file spill to (None: the system's temp folder).
+    spool_folder: Path | None = None
 
 
 @dataclass(slots=True)
@@ -49,6 +52,19 @@ class FileReport:
     verdict: FileVerdict
     #: The XML ended in the middle, at the end of the data (see CaseFileReader.truncated).
     truncated: bool = False
+    #: The spools behind the verdict's cases; closed by :meth:`close`.
+    spools: tuple[SpooledOutcomes | SpillingMap[Any], ...] = ()
+
+    def close(self) -> None:
+        """Free the verdict's spooled outcomes (the report is not read again after this)."""
+        for spool in self.spools:
+            spool.close()
+
+    def __enter__(self) -> FileReport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class _HashingReader:
@@ -119,26 +135,45 @@ def validate_file(
                 verdict = judge.finish(nothing_read, None, [refused.finding])
                 return FileReport(name or path.name, size, sha256, verdict)
             context = dataclasses.replace(context, attachments=package.attachments)
-            with package.open_case_file() as member:
-                verdict = _judge_stream(member, context, settings, on_case)
-            return FileReport(name or path.name, size, sha256, verdict)
+            judge, spools = _judge(context, settings)
+            try:
+                with package.open_case_file() as member:
+                    reader = _run_cases(member, judge, on_case)
+                verdict = judge.finish(reader.header, reader.summary, reader.findings)
+            except BaseException:
+                _close(spools)
+                raise
+            return FileReport(name or path.name, size, sha256, verdict, spools=spools)
 
-        hashing = _HashingReader(raw)
-        judge = FileJudge(context, settings.policy, settings.fingerprint_cases)
-        reader = _run_cases(hashing, judge, on_case)
-        hashing.drain()
-        sha256 = hashing.digest.hexdigest()
-        judge.context = dataclasses.replace(context, file_sha256=sha256)
-        verdict = judge.finish(reader.header, reader.summary, reader.findings)
-        return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated)
+        judge, spools = _judge(context, settings)
+        try:
+            hashing = _HashingReader(raw)
+            reader = _run_cases(hashing, judge, on_case)
+            hashing.drain()
+            sha256 = hashing.digest.hexdigest()
+            judge.context = dataclasses.replace(context, file_sha256=sha256)
+            verdict = judge.finish(reader.header, reader.summary, reader.findings)
+        except BaseException:
+            _close(spools)
+            raise
+        return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated, spools=spools)
 
 
-def _judge_stream(
-    stream: ByteSource, context: RuleContext, settings: ValidationSettings, on_case: CaseCallback | None
-) -> FileVerdict:
-    judge = FileJudge(context, settings.policy, settings.fingerprint_cases)
-    reader = _run_cases(stream, judge, on_case)
-    return judge.finish(reader.header, reader.summary, reader.findings)
+def _judge(
+    context: RuleContext, settings: ValidationSettings
+) -> tuple[FileJudge, tuple[SpooledOutcomes | SpillingMap[Any], ...]]:
+    """A judge whose per-case memory (outcomes, references seen) spills to disk past a threshold."""
+    outcomes = SpooledOutcomes(settings.spool_folder)
+    references: SpillingMap[int] = SpillingMap(settings.spool_folder)
+    claim_references: SpillingMap[str] = SpillingMap(settings.spool_folder)
+    state = FileState(None, references, claim_references)
+    judge = FileJudge(context, settings.policy, settings.fingerprint_cases, state=state, outcomes=outcomes)
+    return judge, (outcomes, references, claim_references)
+
+
+def _close(spools: tuple[SpooledOutcomes | SpillingMap[Any], ...]) -> None:
+    for spool in spools:
+        spool.close()
 
 
 def _run_cases(stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None) -> CaseFileReader:

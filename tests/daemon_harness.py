@@ -29,6 +29,9 @@ from lxml import etree
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.identity import luhn_check_digit
 from gateway.formats.schemas import hardened_parser, load_schema
+from tests.faults import FAULT_ENV
+
+FAULTY_GATEWAY = Path(__file__).resolve().parent / "faulty_gateway.py"
 
 KVITTENS_NS = "urn:inkasso-gateway:kvittens:1"
 JOURNAL_NS = "urn:inkasso-gateway:arendejournal:1"
@@ -427,9 +430,11 @@ class Gateway:
         return env
 
     def start(self, *, env: dict[str, str] | None = None, once: bool = False) -> DaemonProcess:
+        """The daemon; with GATEWAY_TEST_FAULT in ``env``, the one with a fault planted."""
         self._runs += 1
         log = self.logs / f"daemon-{self._runs:02d}.log"
-        argv = [*_command(), "run", "--config", str(self.config)]
+        command = _command() if FAULT_ENV not in (env or {}) else [sys.executable, str(FAULTY_GATEWAY)]
+        argv = [*command, "run", "--config", str(self.config)]
         if once:
             argv.append("--once")
         with log.open("wb") as stderr:

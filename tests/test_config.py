@@ -87,7 +87,16 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
     [
         ("[surprise]\nx = 1\n", "surprise: unknown key"),
         ('[gateway]\nscan_seconds = "ten"\n', "gateway.scan_seconds: must be a float, not str"),
-        ("[gateway]\nscan_seconds = 0\n", "gateway.scan_seconds: must be greater than 0"),
+        ("[gateway]\nscan_seconds = 0\n", "gateway.scan_seconds: must be a number greater than 0"),
+        # TOML has inf and nan: a loop that never wakes, or a file never taken.
+        ("[gateway]\nscan_seconds = inf\n", "gateway.scan_seconds: must be a number greater than 0 and at most 3600"),
+        (
+            '[[sources]]\nname = "s"\npath = "in"\nstable_seconds = nan\n',
+            "sources[0].stable_seconds: must be a number greater than 0 and at most 86400",
+        ),
+        ('[[sources]]\nname = "s"\npath = "in"\nstable_seconds = -inf\n', "sources[0].stable_seconds: must be a number"),
+        ('[[sources]]\nname = "s"\ntype = "sftp"\nport = 70000\n', "sources[0].port: must be a TCP port"),
+        ("[rules]\nmax_attachment_bytes = 0\n", "rules.max_attachment_bytes: must be a number greater than 0"),
         ('[store]\nurl = "mysql://x"\n', "store.url: must start with sqlite:/// or postgresql://"),
         ('[[sources]]\nname = "s"\ntype = "sftp"\n', "sources[0].known_hosts: required for an sftp source"),
         ('[[sources]]\nname = "s"\ntype = "folder"\n', "sources[0].path: required for a folder source"),
@@ -161,3 +170,39 @@ def test_reports_default_to_a_nightly_run_into_the_outbox_and_can_be_turned_off(
     off = config.load(write(tmp_path, '[reports]\nschedule = ""\npath = "/srv/rapporter"\n'))
     assert off.reports.schedule is None
     assert Folders.from_config(off).reports == Path("/srv/rapporter")
+
+
+@pytest.mark.parametrize(
+    ("snippet", "keys"),
+    [
+        # A source that is the delivery folder would take the gateway's own journals as case files.
+        (
+            '[[sources]]\nname = "in"\npath = "outbox/journals"\n',
+            ("sources[0].path", "delivery.path"),
+        ),
+        # "." is the data folder itself: var/ and the configuration inside a source.
+        ('[[sources]]\nname = "in"\npath = "."\n', ("sources[0].path", "gateway.data_dir (its var/)")),
+        ('[[sources]]\nname = "in"\npath = "var/inbox"\n', ("sources[0].path", "gateway.data_dir (its var/)")),
+        ('[reports]\npath = "outbox/receipts/reports"\n', ("reports.path", "outbox/receipts")),
+        (
+            '[[sources]]\nname = "a"\npath = "in"\n[[sources]]\nname = "b"\npath = "in/b"\n',
+            ("sources[1].path", "sources[0].path"),
+        ),
+        ('[delivery]\npath = "var"\n', ("delivery.path", "gateway.data_dir (its var/)")),
+    ],
+)
+def test_folders_that_overlap_or_nest_are_refused_naming_both_keys(
+    tmp_path: Path, snippet: str, keys: tuple[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, snippet))
+    assert any(all(key in problem for key in keys) for problem in error.value.problems), error.value.problems
+
+
+def test_a_source_holding_the_configuration_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "gateway.toml").write_text(
+        '[gateway]\ndata_dir = "../data"\n[[sources]]\nname = "in"\npath = "."\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.path: .* holds the configuration file"):
+        config.load(tmp_path / "etc" / "gateway.toml")

@@ -476,7 +476,7 @@ def test_a_file_that_kills_the_daemon_is_quarantined_at_the_fourth_start(make_ga
     for n in range(3):
         drop(gw.inbox, f"good-{n}.xml", case_file(f"GOOD-{n}", cases(f"G{n}", 2)))
     drop(gw.inbox, "poison.xml", case_file("POISON-1", cases("P", 2)))
-    fault = {"INKASSO_GATEWAY_FAULT": "exit:poison"}
+    fault = {"GATEWAY_TEST_FAULT": "exit:poison"}
 
     deaths = 0
     for _ in range(4):
@@ -511,7 +511,7 @@ def test_a_file_that_raises_is_quarantined_after_3_attempts_without_a_restart(
     for n in range(3):
         drop(gw.inbox, f"good-{n}.xml", case_file(f"GOOD-{n}", cases(f"G{n}", 2)))
     drop(gw.inbox, "poison.xml", case_file("POISON-1", cases("P", 2)))
-    daemon = gw.start(env={"INKASSO_GATEWAY_FAULT": "raise:poison"})
+    daemon = gw.start(env={"GATEWAY_TEST_FAULT": "raise:poison"})
     wait_for(
         lambda: len(gw.receipt_paths()) == 4 and not gw.inbox_names(),
         timeout=30,

@@ -220,7 +220,7 @@ def test_utf8_bom_on_a_valid_file_is_fine(tmp_path: Path) -> None:
 def test_unreadable_xml_is_F01(sample: str) -> None:
     report = validate(HOSTILE / sample)
     assert_rejected_with(report, "F01")
-    assert report.verdict.cases == [], "no case may be read from an unreadable file"
+    assert not report.verdict.cases, "no case may be read from an unreadable file"
 
 
 def test_latin1_bytes_finding_names_the_line() -> None:
@@ -254,7 +254,7 @@ def test_gzip_handed_over_as_xml_is_not_decompressed(tmp_path: Path) -> None:
     path.write_bytes(compressed)
     report = validate(path)
     assert_rejected_with(report, "F01")
-    assert report.verdict.cases == []
+    assert not report.verdict.cases
     assert report.size == len(compressed)
 
 
@@ -265,7 +265,7 @@ def test_gzip_handed_over_as_xml_is_not_decompressed(tmp_path: Path) -> None:
 def test_doctype_is_F02(sample: str) -> None:
     report = validate(HOSTILE / sample)
     assert_rejected_with(report, "F02")
-    assert report.verdict.cases == []
+    assert not report.verdict.cases
     assert_nothing_leaked(report)
 
 
@@ -285,7 +285,7 @@ def test_quadratic_blowup_is_F02(tmp_path: Path) -> None:
     )
     report = validate(path)
     assert_rejected_with(report, "F02")
-    assert report.verdict.cases == []
+    assert not report.verdict.cases
 
 
 @pytest.mark.parametrize("sample", ["xinclude-in-case.xml", "xinclude-top-level.xml"])
@@ -403,7 +403,7 @@ def test_unsafe_package_is_F02(tmp_path: Path, kind: str, opened_members: list[s
     path = write_zip(tmp_path / f"{kind}.zip", PACKAGES[kind]())
     report = validate(path)
     assert_rejected_with(report, "F02")
-    assert report.verdict.cases == []
+    assert not report.verdict.cases
     assert opened_members == [], "an unsafe package must be refused before anything is unpacked"
     assert_nothing_leaked(report)
 

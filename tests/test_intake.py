@@ -17,10 +17,11 @@ from gateway.config import GatewayConfig
 from gateway.formats.journal import read_journal
 from gateway.formats.schemas import load_schema
 from gateway.journals import JournalService
-from gateway.pipeline import FAULT_INJECTION_ENV, Folders, Intake
+from gateway.pipeline import Folders, Intake
 from gateway.store import FileState, JournalState
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG
+from tests.faults import plant
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 PACKAGE = REPO / "tests" / "data" / "valid" / "bilagor-i-paket.zip"
@@ -38,7 +39,9 @@ class Gateway:
         self.folders.ensure(sources=self.config.sources)
         self.store = SqliteStore(folder / "var" / "gateway.db")
         self.now = 0.0
-        self.source = FolderSource(self.config.sources[0], clock=lambda: self.now)
+        self.source = FolderSource(
+            name="erp", folder=self.config.sources[0].path, stable_seconds=0.001, clock=lambda: self.now
+        )
         self.intake = Intake(self.config, self.store, self.folders, clock=lambda: NOW)
         self.journals = JournalService(
             self.config, self.store, self.folders, FolderTransport(self.folders.journals), clock=lambda: NOW
@@ -74,7 +77,7 @@ def test_a_package_becomes_a_zip_journal_with_its_attachments(gateway: Gateway) 
     gateway.drop_and_process(PACKAGE, EXAMPLE)
     assert [r.findtext("k:Status", namespaces=KV) for r in gateway.receipts()] == ["Godkand", "Godkand"]
     assert not list(gateway.inbox.iterdir())
-    (sealed,) = gateway.journals.seal()
+    (sealed,) = gateway.journals.seal().sealed
     (result,) = gateway.journals.deliver_approved()
     assert result.delivered and result.file_name == "lst-exempel-000001.zip"
     with zipfile.ZipFile(gateway.folders.journals / result.file_name) as package:
@@ -109,8 +112,7 @@ def test_receipts_form_one_chain(gateway: Gateway) -> None:
 def test_an_exception_on_a_file_is_retried_then_quarantined_with_a_receipt(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(FAULT_INJECTION_ENV, "raise:poison")
-    monkeypatch.setattr("gateway.pipeline.RETRY_BASE_SECONDS", 0.0)  # no backoff between attempts here
+    plant(monkeypatch, "raise", "poison")
     poison = gateway.inbox.parent / "poison.xml"
     shutil.copyfile(EXAMPLE, poison)
     gateway.drop_and_process(poison)
@@ -134,13 +136,15 @@ def test_a_crash_after_the_commit_is_finished_at_start(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published: list[int] = []
-    monkeypatch.setattr(Intake, "_publish", lambda self, file_id, **kw: published.append(file_id))
+    monkeypatch.setattr(Intake, "_publish", lambda self, file_id, *args: published.append(file_id))
     gateway.drop_and_process(EXAMPLE)  # committed, but "crashed" before publishing
     assert published and gateway.store.files_in_state(FileState.JUDGED)
     assert not list(gateway.folders.receipts.glob("*/*.kvittens.xml"))
     assert list(gateway.folders.receipts.glob("*/.*.kvittens.xml.tmp"))
     monkeypatch.undo()
-    restarted = Intake(gateway.config, gateway.store, gateway.folders, clock=lambda: NOW)
+    restarted = Intake(
+        gateway.config, gateway.store, gateway.folders, clock=lambda: NOW, sources={"erp": gateway.source}
+    )
     assert restarted.recover() == 1
     assert len(gateway.receipts()) == 1 and not list(gateway.inbox.iterdir())
     assert gateway.store.files_in_state(FileState.DONE)[0].status == "accepted"
@@ -169,7 +173,6 @@ def test_a_file_that_ends_in_the_middle_waits_instead_of_being_rejected(gateway:
     (claimed,) = gateway.store.files_in_state(FileState.CLAIMED)
     assert claimed.attempts == 0 and (claimed.last_error or "").startswith("incomplete")
     target.write_bytes(whole)  # the producer finishes writing
-    gateway.intake._retry_after.clear()  # do not wait for the backoff in a test
     gateway.drop_and_process()
     (receipt,) = gateway.receipts()
     assert receipt.findtext("k:Status", namespaces=KV) == "Godkand"

@@ -48,7 +48,7 @@ def _receipt(report: FileReport, **kwargs: object) -> etree._Element:
 
 def test_accepted_file_receipt_lists_every_case_and_the_accepted_total() -> None:
     report = validate_file(EXAMPLE, ValidationSettings(today=TODAY))
-    receipt = _receipt(report, journal_ids={1: "lst-exempel-000001"})
+    receipt = _receipt(report, journal_id="lst-exempel-j1")
 
     assert receipt.findtext("k:Status", namespaces=NS) == "Godkand"
     assert (
@@ -60,8 +60,8 @@ def test_accepted_file_receipt_lists_every_case_and_the_accepted_total() -> None
         case.findtext("k:ArendeReferens", namespaces=NS) for case in receipt.iterfind("k:Arende", NS)
     ]
     assert references == ["LST-2026-0412", "LST-2026-0419", "LST-2026-0425"]
-    assert receipt.findtext("k:Arende[1]/k:JournalId", namespaces=NS) == "lst-exempel-000001"
-    assert receipt.findtext("k:Arende[2]/k:JournalId", namespaces=NS) is None
+    journals = [case.findtext("k:JournalId", namespaces=NS) for case in receipt.iterfind("k:Arende", NS)]
+    assert journals == ["lst-exempel-j1"] * 3  # every accepted case names the journal it joined
     assert receipt.findtext("k:Summering/k:AntalGodkanda", namespaces=NS) == "3"
     assert receipt.findtext("k:Summering/k:SummaGodkantKapitalbelopp", namespaces=NS) == "37850.50"
     assert receipt.findtext("k:ForegaendeKvittensSha256", namespaces=NS) == GENESIS_SHA256

@@ -27,10 +27,11 @@ from gateway.adapters.folder import FolderTransport
 from gateway.domain.report import format_ore
 from gateway.formats.journal import read_journal
 from gateway.journals import JournalService
-from gateway.pipeline import FAULT_INJECTION_ENV, Intake
+from gateway.pipeline import Intake
 from gateway.reporting import build_report, write_report
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
+from tests.faults import plant
 from tests.test_intake import KV, Gateway
 
 DAY = date(2026, 11, 25)
@@ -85,15 +86,14 @@ def traffic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Traffic:
     again = tmp_path / "same-bytes-new-name.xml"
     shutil.copyfile(EXAMPLE, again)
     _drop(day, dropped, again, AGRESSO)
-    monkeypatch.setenv(FAULT_INJECTION_ENV, "raise:poison")
-    monkeypatch.setattr("gateway.pipeline.RETRY_BASE_SECONDS", 0.0)
+    plant(monkeypatch, "raise", "poison")
     poison = broken_copy(tmp_path, {"LST-2026-0412": "LST-2026-9412"}, name="poison.xml")
     _drop(day, dropped, poison)
     for _ in range(2):  # attempts 2 and 3, then quarantine
         day.tick()
         for candidate in day.source.scan():
             day.intake.process(candidate, day.source)
-    monkeypatch.delenv(FAULT_INJECTION_ENV)
+    monkeypatch.undo()
     day.seal_and_deliver()  # journal 2
     return Traffic(day, dropped)
 

@@ -14,7 +14,7 @@ from lxml import etree
 
 from gateway import config as config_module
 from gateway.adapters.sftp import SftpSource, SftpTransport, connect
-from gateway.daemon import make_transport
+from gateway.daemon import make_sources, make_transport
 from gateway.errors import PermanentDeliveryError, SourceError
 from gateway.journals import JournalService
 from gateway.pipeline import Folders, Intake
@@ -67,7 +67,9 @@ class Wired:
         self.folders = Folders.from_config(self.config)
         self.folders.ensure(sources=self.config.sources)
         self.store = SqliteStore(folder / "var" / "gateway.db")
-        self.source = SftpSource(self.config.sources[0], base=folder, staging=self.folders.staging)
+        (source,) = make_sources(self.config)
+        assert isinstance(source, SftpSource)
+        self.source = source
         self.intake = Intake(self.config, self.store, self.folders, clock=lambda: NOW)
         self.server = server
 
@@ -120,12 +122,12 @@ def test_after_delete_removes_the_remote_file(tmp_path: Path, sshd: SshServer) -
 def test_a_file_received_before_a_crash_is_tidied_not_received_twice(tmp_path: Path, sshd: SshServer) -> None:
     wired = Wired(tmp_path, sshd)
     wired.put("good.xml", EXAMPLE.read_bytes())
-    original_finish = SftpSource.finish_remote
-    SftpSource.finish_remote = lambda self, name, *, accepted: None  # type: ignore[method-assign]
+    original_finish = SftpSource.finish
+    SftpSource.finish = lambda self, candidate, *, accepted: None  # type: ignore[method-assign]
     try:
         wired.poll_until_received(1)  # receipted, but the remote file was "not moved" (a crash)
     finally:
-        SftpSource.finish_remote = original_finish  # type: ignore[method-assign]
+        SftpSource.finish = original_finish  # type: ignore[method-assign]
     assert (sshd.root / "in" / "good.xml").exists()
     deadline = time.monotonic() + 10
     while (sshd.root / "in" / "good.xml").exists():
@@ -201,12 +203,6 @@ def test_journals_are_delivered_to_a_remote_folder_once_with_no_temporary_file(
     wired = Wired(tmp_path, sshd)
     wired.put("good.xml", EXAMPLE.read_bytes())
     wired.poll_until_received(1)
-    transport = SftpTransport(
-        wired.source.endpoint.__class__(**{**wired.source.endpoint.__dict__})
-        if False
-        else wired.source.endpoint
-    )
-
     transport = make_transport(wired.config, wired.folders)
     journals = JournalService(wired.config, wired.store, wired.folders, transport, clock=lambda: NOW)
     journals.seal()
@@ -217,19 +213,23 @@ def test_journals_are_delivered_to_a_remote_folder_once_with_no_temporary_file(
     assert (remote / "lst-exempel-000001.xml").read_bytes() == (
         wired.folders.sent / "lst-exempel-000001.xml"
     ).read_bytes()
-    # A retry finds the finished remote file and does not upload again.
-    again = transport.deliver(
-        "lst-exempel-000001.xml",
-        wired.folders.sent / "lst-exempel-000001.xml",
-        sha256="0" * 64,
-        size=(remote / "lst-exempel-000001.xml").stat().st_size,
-    )
+    # A retry finds the finished remote file with the journal's bytes and does not upload again.
+    sent = wired.folders.sent / "lst-exempel-000001.xml"
+    sha256 = hashlib.sha256(sent.read_bytes()).hexdigest()
+    again = transport.deliver("lst-exempel-000001.xml", sent, sha256=sha256, size=sent.stat().st_size)
     assert again.remote_name == "lst-exempel-000001.xml"
-    # A different file under the journal's name is never overwritten.
+    # A different file under the journal's name is never overwritten, nor taken for it: not when
+    # its size differs, and not when only its content does.
     other = tmp_path / "other.xml"
     other.write_bytes(b"something else entirely")
     with pytest.raises(PermanentDeliveryError, match="not overwritten"):
         transport.deliver("lst-exempel-000001.xml", other, sha256="1" * 64, size=other.stat().st_size)
+    same_size = tmp_path / "same-size.xml"
+    same_size.write_bytes(bytes(byte ^ 1 for byte in sent.read_bytes()))
+    same_size_sha256 = hashlib.sha256(same_size.read_bytes()).hexdigest()
+    with pytest.raises(PermanentDeliveryError, match="not overwritten"):
+        transport.deliver("lst-exempel-000001.xml", same_size, sha256=same_size_sha256, size=sent.stat().st_size)
+    assert (remote / "lst-exempel-000001.xml").read_bytes() == sent.read_bytes()
     assert wired.store.journals(states=[JournalState.DELIVERED])
 
 

@@ -128,6 +128,9 @@ def test_claiming_the_same_file_again_counts_attempts(store: SqliteStore) -> Non
         source="erp", name="a.xml", path="/in/a.xml", sha256="2" * 64, size=3, now=NOW
     )
     assert other_bytes.id != first.id and other_bytes.attempts == 1
+    # The producer rewrote the file before its verdict: only the new bytes arrived.
+    assert store.file(first.id).state is FileState.ABANDONED
+    assert store.files_in_state(FileState.CLAIMED) == [store.file(other_bytes.id)]
 
 
 def test_judgement_feeds_the_history_and_the_receipt_chain(store: SqliteStore) -> None:

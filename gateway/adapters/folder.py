@@ -10,24 +10,25 @@ producer's clock may be skewed). Symbolic links are never followed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
-import hashlib
 import logging
 import os
-import shutil
+import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from gateway.adapters import Candidate
-from gateway.config import SourceConfig
-from gateway.errors import PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from gateway.errors import FileUnavailableError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from gateway.fsutil import copy_new, display_name, fsync_folder, is_valid_text, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,16 @@ class StabilityTracker:
     """Size and mtime unchanged for ``stable_seconds`` on the gateway's own clock since first sight.
 
     Shared by the folder and SFTP sources: a copy may carry an old mtime and the producer's clock
-    may be skewed, so only our monotonic clock decides how long a file has been still.
+    may be skewed, so only our monotonic clock decides how long a file has been still. A file the
+    gateway could not take (it may not read it, say) is *held*: not offered again until its hold
+    ends, so that it is neither retried in a hot loop nor forgotten.
     """
 
     def __init__(self, stable_seconds: float, clock: Callable[[], float]) -> None:
         self._stable_seconds = stable_seconds
         self._clock = clock
         self._seen: dict[str, tuple[int, int, float]] = {}  # name -> (size, mtime, since)
+        self._held: dict[str, float] = {}  # name -> until (monotonic)
 
     def observe(self, present: dict[str, tuple[int, int]]) -> set[str]:
         """Record what a listing shows (name -> (size, mtime)); return the names that are stable."""
@@ -66,14 +70,23 @@ class StabilityTracker:
             seen = self._seen.get(name)
             if seen is None or seen[:2] != shape:
                 self._seen[name] = (*shape, now)
-            elif now - seen[2] >= self._stable_seconds:
+                self._held.pop(name, None)  # a changed file gets a fresh chance
+            elif now - seen[2] >= self._stable_seconds and self._held.get(name, 0.0) <= now:
                 stable.add(name)
         for gone in set(self._seen) - set(present):
             del self._seen[gone]
+            self._held.pop(gone, None)
         return stable
+
+    def hold(self, name: str, seconds: float) -> None:
+        self._held[name] = self._clock() + seconds
+
+    def held(self, name: str) -> bool:
+        return self._held.get(name, 0.0) > self._clock()
 
     def forget(self, name: str) -> None:
         self._seen.pop(name, None)
+        self._held.pop(name, None)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -82,30 +95,64 @@ class StabilityTracker:
         if not self._seen:
             return None
         now = self._clock()
-        return max(0.0, min(since + self._stable_seconds - now for _, _, since in self._seen.values()))
+        return max(
+            0.0,
+            min(
+                max(since + self._stable_seconds, self._held.get(name, 0.0)) - now
+                for name, (_, _, since) in self._seen.items()
+            ),
+        )
+
+
+def local_identity(info: os.stat_result) -> str:
+    """How a local file looks now: a rewrite, a replacement or a new copy changes it."""
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def not_taken_reason(entry: os.DirEntry[str]) -> str | None:
+    """Why an inbox entry that is not a temporary name will never be taken; None: it can be."""
+    try:
+        if entry.is_symlink():
+            return "a symbolic link (never followed)"
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 class FolderSource:
-    """Lists finished files in one local folder, oldest first."""
+    """Lists finished files in one local folder, oldest first; never changes a file it did not
+    create (the gateway copies a file in and removes the inbox entry, so a producer's own file,
+    a hard link to it or its mode is never touched)."""
 
     def __init__(
         self,
-        config: SourceConfig,
         *,
+        name: str,
+        folder: Path,
+        stable_seconds: float,
+        pattern: str = "*",
+        done_marker: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_per_scan: int = DEFAULT_MAX_FILES_PER_SCAN,
     ) -> None:
-        assert config.path is not None
-        self.name = config.name
-        self.folder = config.path
-        self._pattern = config.pattern
-        self._done_marker = config.done_marker
+        self.name = name
+        self.folder = folder
+        self._pattern = pattern
+        self._done_marker = done_marker
         self._max_per_scan = max_per_scan
-        self._stability = StabilityTracker(config.stable_seconds, clock)
-        self._warned_links: set[str] = set()
+        self._stability = StabilityTracker(stable_seconds, clock)
+        self._reported: dict[str, str] = {}  # entries never taken, told once each
         #: Files under a temporary name at the last scan: a producer is about to rename one.
         self.being_written = 0
-        self.remote = False
 
     def scan(self) -> list[Candidate]:
         ready: list[Candidate] = []
@@ -119,6 +166,7 @@ class FolderSource:
         if self._done_marker:
             markers = {entry.name for entry in entries if entry.name.endswith(self._done_marker)}
         self.being_written = 0
+        not_taken: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             if is_temporary_name(name):
@@ -128,27 +176,95 @@ class FolderSource:
                 continue
             if not fnmatch.fnmatch(name, self._pattern):
                 continue
-            if entry.is_symlink():
-                if name not in self._warned_links:
-                    log.warning("source %s: %s is a symbolic link and is not followed", self.name, name)
-                    self._warned_links.add(name)
+            reason = not_taken_reason(entry)
+            if reason is not None:
+                not_taken[name] = reason
                 continue
             try:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved away between listing and stat
-            candidate = Candidate(self.name, name, Path(entry.path), info.st_size, info.st_mtime_ns)
+            candidate = Candidate(
+                self.name,
+                display_name(name),
+                entry.path,
+                info.st_size,
+                info.st_mtime_ns,
+                local_identity(info),
+                name_is_valid=is_valid_text(name),
+            )
             if self._done_marker:
-                if name + self._done_marker in markers:
+                if name + self._done_marker in markers and not self._stability.held(name):
                     ready.append(candidate)
                 continue
             present[name] = (info.st_size, info.st_mtime_ns)
             found[name] = candidate
+        self._report_not_taken(not_taken)
         ready += [found[name] for name in self._stability.observe(present)]
         ready.sort(key=lambda candidate: (candidate.mtime_ns, candidate.name))
         return ready[: self._max_per_scan]
+
+    def _report_not_taken(self, not_taken: dict[str, str]) -> None:
+        """One warning per entry that will never be taken (a FIFO, a folder, a link named x.xml)."""
+        for name, reason in not_taken.items():
+            if self._reported.get(name) != reason:
+                log.warning(
+                    "source %s: %s is %s and is not taken; move it away",
+                    self.name,
+                    display_name(name),
+                    reason,
+                )
+        self._reported = not_taken
+
+    @contextlib.contextmanager
+    def open(self, candidate: Candidate) -> Iterator[BinaryIO]:
+        path = candidate.location
+        try:
+            # O_NOFOLLOW: a link swapped in after the listing is not followed either.
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+        except PermissionError:
+            try:
+                descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # O_NOATIME needs ownership
+            except OSError as error:
+                raise _unavailable(candidate, error) from error
+        except OSError as error:
+            raise _unavailable(candidate, error) from error
+        with os.fdopen(descriptor, "rb") as handle:
+            if local_identity(os.fstat(descriptor)) != candidate.identity:
+                raise FileUnavailableError(f"{candidate.name} changed after it was listed", cause="changed")
+            yield _FailingReadsAsUnavailable(handle, candidate)  # type: ignore[misc]
+
+    def unchanged(self, candidate: Candidate) -> bool:
+        try:
+            return local_identity(os.lstat(candidate.location)) == candidate.identity
+        except FileNotFoundError:
+            return False
+
+    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
+        """Remove the inbox entry (only if it is still the file taken) and its done-marker.
+
+        Raises SourceError when the folder refuses (the file stays and is tidied later)."""
+        self._stability.forget(Path(candidate.location).name)
+        try:
+            if self.unchanged(candidate):
+                Path(candidate.location).unlink()
+                fsync_folder(self.folder)
+            elif os.path.lexists(candidate.location):
+                log.info(
+                    "source %s: %s was replaced by a new version after it was taken; the new one is "
+                    "taken on its own",
+                    self.name,
+                    candidate.name,
+                )
+            if self._done_marker:
+                (Path(candidate.location + self._done_marker)).unlink(missing_ok=True)
+        except OSError as error:
+            raise SourceError(
+                f"{self.folder}: cannot remove {candidate.name} after its receipt: {error.strerror or error}"
+            ) from error
+
+    def hold(self, candidate: Candidate, seconds: float) -> None:
+        self._stability.hold(Path(candidate.location).name, seconds)
 
     def waiting(self) -> int:
         """Files in the folder that are not finished yet or not yet taken."""
@@ -161,11 +277,35 @@ class FolderSource:
     def end_batch(self) -> None:
         """Nothing to close for a local folder."""
 
-    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
-        """After the original has been moved away: remove its done-marker and forget it."""
-        self._stability.forget(candidate.name)
-        if self._done_marker:
-            (self.folder / (candidate.name + self._done_marker)).unlink(missing_ok=True)
+
+def _unavailable(candidate: Candidate, error: OSError) -> FileUnavailableError:
+    if isinstance(error, FileNotFoundError):
+        return FileUnavailableError(f"{candidate.name} vanished before it was read", cause="vanished")
+    if isinstance(error, PermissionError):
+        return FileUnavailableError(
+            f"{candidate.name} may not be read by the gateway's user ({error.strerror}): give the "
+            "gateway read access (e.g. the inbox's group)",
+            cause="unreadable",
+        )
+    if error.errno == errno.ELOOP:
+        return FileUnavailableError(f"{candidate.name} became a symbolic link: not followed", cause="link")
+    return FileUnavailableError(
+        f"{candidate.name} cannot be read: {error.strerror or error}", cause="read-error"
+    )
+
+
+class _FailingReadsAsUnavailable:
+    """A read error on the producer's file is that file's problem to wait out, not the gateway's."""
+
+    def __init__(self, handle: BinaryIO, candidate: Candidate) -> None:
+        self._handle = handle
+        self._candidate = candidate
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._handle.read(size)
+        except OSError as error:
+            raise _unavailable(self._candidate, error) from error
 
 
 class _WakeOnFinishedFile(FileSystemEventHandler):
@@ -196,80 +336,6 @@ class FolderWatcher:
     def stop(self) -> None:
         self._observer.stop()
         self._observer.join(timeout=5)
-
-
-# -- writing files safely ------------------------------------------------------------------------
-
-
-def fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_atomically(target: Path, data: bytes, *, mode: int = 0o600, unique: bool = False) -> None:
-    """Write ``data`` to ``target`` so that a reader sees the whole file or nothing.
-
-    Temp file in the same folder, fsync, rename, fsync the folder: after a crash the target is
-    either absent or complete, never half written.
-    """
-    # A fixed temporary name: an attempt after a crash overwrites the half-written leftover. With
-    # ``unique`` (writers that may run at once, like a report on demand beside the nightly one),
-    # each writer has its own, and the last rename wins whole.
-    temporary = target.with_name(
-        f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp" if unique else f".{target.name}.tmp"
-    )
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(descriptor, view)
-            view = view[written:]
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    temporary.replace(target)
-    fsync_folder(target.parent)
-
-
-def copy_atomically(source: Path, target: Path, *, mode: int = 0o600) -> None:
-    """Copy a file in under a temporary name, fsync, rename, fsync the folder (streamed).
-
-    The temporary name is fixed, so a retry after a crash overwrites what the crash left behind
-    (and only one process delivers a journal at a time: the store's delivery lease).
-    """
-    temporary = target.with_name(f".{target.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as out, source.open("rb") as into:
-        shutil.copyfileobj(into, out, 1024 * 1024)
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(target)
-    fsync_folder(target.parent)
-
-
-def move_durably(source: Path, target: Path) -> None:
-    """Move a file into ``target`` (same or another file system) and make the move durable."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        source.rename(target)
-    except OSError as error:
-        if error.errno != errno.EXDEV:  # another file system; copy, then remove
-            raise
-        copy_atomically(source, target)
-        source.unlink()
-        fsync_folder(source.parent)
-    fsync_folder(target.parent)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,13 +370,16 @@ class FolderTransport:
         target = self.folder / name
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            if target.exists():
+            try:
+                with local.open("rb") as journal:
+                    copy_new(journal, target, mode=self._mode)
+            except FileExistsError:
+                # Delivered by an earlier attempt if the content is ours; else never overwritten.
                 if target.stat().st_size == size and sha256_file(target) == sha256:
                     return Delivery(name, size, sha256, str(target))
                 raise PermanentDeliveryError(
                     f"{target} already exists with other content: the journal is not overwritten"
-                )
-            copy_atomically(local, target, mode=self._mode)
+                ) from None
         except PermanentDeliveryError:
             raise
         except OSError as error:

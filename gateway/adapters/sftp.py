@@ -14,7 +14,6 @@ import contextlib
 import fnmatch
 import logging
 import os
-import random
 import socket
 import stat
 import time
@@ -22,20 +21,22 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import paramiko
+from paramiko import sftp as sftp_module
 
 from gateway.adapters import Candidate
-from gateway.adapters.folder import (
-    Delivery,
-    StabilityTracker,
-    fsync_folder,
-    is_being_written,
-    is_temporary_name,
+from gateway.adapters.folder import Delivery, StabilityTracker, is_being_written, is_temporary_name
+from gateway.backoff import Backoff
+from gateway.errors import (
+    ConfigError,
+    FileUnavailableError,
+    PermanentDeliveryError,
+    SourceError,
+    TemporaryDeliveryError,
 )
-from gateway.config import SourceConfig
-from gateway.errors import ConfigError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from gateway.fsutil import display_name, is_valid_text, sha256_stream
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,10 @@ DEFAULT_POLL_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 15.0
 OPERATION_TIMEOUT_SECONDS = 60.0
 KEEPALIVE_SECONDS = 30
-#: Reconnect backoff after a failure: base * 2^(failures-1), capped, with jitter.
-RECONNECT_BASE_SECONDS = 2.0
-RECONNECT_MAX_SECONDS = 300.0
+#: Reconnecting after a failure: 2 s, 4 s, 8 s ... at most 5 minutes, with jitter.
+RECONNECT_BACKOFF = Backoff(base_seconds=2.0, max_seconds=300.0)
 PROCESSED_FOLDER = "processed"
 REJECTED_FOLDER = "rejected"
-_COPY_CHUNK = 1024 * 1024
 
 
 class HostKeyError(Exception):
@@ -151,37 +150,83 @@ def _remote(folder: str, name: str) -> str:
     return f"{folder.rstrip('/')}/{name}"
 
 
+def _wire(path: str) -> bytes:
+    """A remote path as the bytes the server knows it by (names that were not UTF-8 included)."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def remote_identity(size: int, mtime: int) -> str:
+    return f"{size}:{mtime}"
+
+
+def list_folder(sftp: paramiko.SFTPClient, folder: str) -> Iterator[tuple[str, paramiko.SFTPAttributes]]:
+    """Every entry of a remote folder as (name, attributes), names read as raw bytes.
+
+    paramiko decodes names strictly as UTF-8, so one file named in Latin-1 would end the whole
+    listing (and leave the session in the middle of a reply). This is paramiko's own
+    ``listdir_attr`` loop with the name kept as bytes and decoded with ``surrogateescape``: the
+    file can still be reached, and is answered F01 instead of hiding every other file.
+    """
+    # paramiko's own request helpers (private, stable since paramiko 1.x; pinned below 6).
+    t, msg = sftp._request(sftp_module.CMD_OPENDIR, _wire(folder))  # type: ignore[attr-defined]
+    if t != sftp_module.CMD_HANDLE:
+        raise paramiko.SFTPError("Expected handle")
+    handle = msg.get_binary()
+    try:
+        while True:
+            try:
+                t, msg = sftp._request(sftp_module.CMD_READDIR, handle)  # type: ignore[attr-defined]
+            except EOFError:
+                return
+            if t != sftp_module.CMD_NAME:
+                raise paramiko.SFTPError("Expected name response")
+            for _ in range(msg.get_int()):
+                raw_name = msg.get_string()
+                msg.get_string()  # longname: ls -l text, unused
+                attributes = paramiko.SFTPAttributes._from_msg(msg)  # type: ignore[attr-defined]
+                name = raw_name.decode("utf-8", "surrogateescape")
+                if name not in (".", ".."):
+                    yield name, attributes
+    finally:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            sftp._request(sftp_module.CMD_CLOSE, handle)  # type: ignore[attr-defined]
+
+
 class SftpSource:
-    """Takes finished files from a remote folder: listed, downloaded to local staging, then moved.
+    """Takes finished files from a remote folder: listed, copied in by the gateway, then moved.
 
     Stability is judged across polls on the gateway's clock (size and mtime unchanged for
     ``stable_seconds``); temporary names are never taken. After a file's receipt the remote file
-    is moved into ``processed/`` or ``rejected/`` (``after = "move"``) or deleted.
+    is moved into ``processed/`` or ``rejected/`` (``after = "move"``) or deleted, but only while
+    it is still the file that was taken: the same name uploaded again is a new arrival. A remote
+    name is never used as a local path (the gateway stages by its own numbers), and a name that
+    could reach outside the folder (holding ``/``) is never taken.
     """
 
     def __init__(
         self,
-        config: SourceConfig,
         *,
-        base: Path,
-        staging: Path,
+        name: str,
+        endpoint: Endpoint,
+        stable_seconds: float,
+        pattern: str = "*",
+        after: str = "move",
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = config.name
-        self.endpoint = Endpoint.from_settings(config.settings, base=base, where=f"sources.{config.name}")
-        self._pattern = config.pattern
-        self._after = str(config.settings.get("after", "move"))
-        self._poll_seconds = float(config.settings.get("poll_seconds", DEFAULT_POLL_SECONDS))
+        self.name = name
+        self.endpoint = endpoint
+        self._pattern = pattern
+        self._after = after
+        self._poll_seconds = poll_seconds
         self._clock = clock
-        self._stability = StabilityTracker(config.stable_seconds, clock)
-        self._staging = staging / config.name
-        self._staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._stability = StabilityTracker(stable_seconds, clock)
         self._next_poll = 0.0
         self._failures = 0
         self._session: contextlib.ExitStack | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._refused_names: set[str] = set()
         self.being_written = 0
-        self.remote = True
         self.last_success: str | None = None
         self.last_error: str | None = None
 
@@ -200,14 +245,15 @@ class SftpSource:
 
     def end_batch(self) -> None:
         if self._session is not None:
-            self._session.close()
+            with contextlib.suppress(Exception):
+                self._session.close()
         self._session, self._sftp = None, None
 
     def _failed(self, error: BaseException) -> SourceError:
         self.end_batch()
         self._failures += 1
-        delay = min(RECONNECT_MAX_SECONDS, RECONNECT_BASE_SECONDS * 2 ** (self._failures - 1))
-        self._next_poll = self._clock() + delay * random.uniform(0.8, 1.2)
+        delay = RECONNECT_BACKOFF.delay(self._failures)
+        self._next_poll = self._clock() + delay
         self.last_error = f"{datetime.now(UTC).isoformat(timespec='seconds')} {error}"
         return SourceError(f"{self.endpoint.describe()}: {error} (next try in {delay:.0f} s)")
 
@@ -227,17 +273,24 @@ class SftpSource:
             sftp = self._open()
             present: dict[str, tuple[int, int]] = {}
             self.being_written = 0
-            for entry in sftp.listdir_iter(self.endpoint.remote_dir):
-                name = entry.filename
+            for name, entry in list_folder(sftp, self.endpoint.remote_dir):
                 if is_temporary_name(name):
                     self.being_written += is_being_written(name)
                     continue
                 if entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
                     continue  # folders (processed/, rejected/) and links are not taken
+                if "/" in name or "\x00" in name:
+                    if name not in self._refused_names:
+                        log.warning(
+                            "source %s: the server lists a name that is not a plain file name (%s): not taken",
+                            self.name,
+                            display_name(name),
+                        )
+                        self._refused_names.add(name)
+                    continue
                 if fnmatch.fnmatch(name, self._pattern):
                     present[name] = (entry.st_size or 0, entry.st_mtime or 0)
             ready = sorted(self._stability.observe(present), key=lambda n: (present[n][1], n))
-            candidates = [self._download(sftp, name, *present[name]) for name in ready]
         except HostKeyError as error:
             raise self._failed(error) from error
         except (OSError, EOFError, paramiko.SSHException) as error:
@@ -246,59 +299,98 @@ class SftpSource:
             self._next_poll = min(self._next_poll, now + 1.0)
         self._failures = 0
         self.last_success = datetime.now(UTC).isoformat(timespec="seconds")
-        return candidates
+        return [
+            Candidate(
+                self.name,
+                display_name(name),
+                _remote(self.endpoint.remote_dir, name),
+                size,
+                mtime * 1_000_000_000,
+                remote_identity(size, mtime),
+                name_is_valid=is_valid_text(name),
+            )
+            for name in ready
+            for size, mtime in (present[name],)
+        ]
 
-    def _download(self, sftp: paramiko.SFTPClient, name: str, size: int, mtime: int) -> Candidate:
-        """Copy a remote file to local staging (temp, fsync, rename) and check its size.
-
-        The copy keeps the remote modification time: when the producer finished the file, from
-        which the drop-to-receipt latency is measured.
-        """
-        local = self._staging / name
-        temporary = self._staging / f".{name}.download"
-        with sftp.open(_remote(self.endpoint.remote_dir, name), "rb") as remote:
-            remote.prefetch(size)
-            with temporary.open("wb") as out:
-                while chunk := remote.read(_COPY_CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        received = temporary.stat().st_size
-        if received != size:
-            temporary.unlink()
-            raise OSError(f"{name}: downloaded {received} bytes but the server listed {size}")
-        if mtime:
-            os.utime(temporary, (mtime, mtime))
-        temporary.replace(local)
-        fsync_folder(self._staging)
-        return Candidate(self.name, name, local, size, int(local.stat().st_mtime_ns))
-
-    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
-        """The receipt is out: move the remote file to processed/ or rejected/, or delete it."""
-        self._stability.forget(candidate.name)
-        self.finish_remote(candidate.name, accepted=accepted)
-
-    def finish_remote(self, name: str, *, accepted: bool) -> None:
-        source = _remote(self.endpoint.remote_dir, name)
+    @contextlib.contextmanager
+    def open(self, candidate: Candidate) -> Iterator[BinaryIO]:
+        """The remote file as a stream (prefetched); the gateway copies it into its staging."""
         try:
             sftp = self._open()
+            attributes = sftp.stat(_wire(candidate.location))
+            if remote_identity(attributes.st_size or 0, attributes.st_mtime or 0) != candidate.identity:
+                raise FileUnavailableError(
+                    f"{candidate.name} changed on the server after it was listed", cause="changed"
+                )
+            remote = sftp.open(_wire(candidate.location), "rb")
+        except FileNotFoundError as error:
+            raise FileUnavailableError(
+                f"{candidate.name} vanished from the server", cause="vanished"
+            ) from error
+        except PermissionError as error:
+            raise FileUnavailableError(
+                f"{candidate.name} may not be read by the gateway's SFTP user", cause="unreadable"
+            ) from error
+        except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
+            raise self._failed(error) from error
+        with remote:
+            remote.prefetch(candidate.size)
+            yield _ReadsFailAsSourceError(remote, self)  # type: ignore[misc]
+
+    def unchanged(self, candidate: Candidate) -> bool:
+        try:
+            attributes = self._open().stat(_wire(candidate.location))
+        except FileNotFoundError:
+            return False
+        except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
+            raise self._failed(error) from error
+        return remote_identity(attributes.st_size or 0, attributes.st_mtime or 0) == candidate.identity
+
+    def hold(self, candidate: Candidate, seconds: float) -> None:
+        self._stability.hold(candidate.location.rpartition("/")[2], seconds)
+
+    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
+        """The receipt is out: move the remote file to processed/ or rejected/, or delete it (only
+        while it is the file that was taken). SourceError when the server cannot be reached; the
+        file is then recognised as received when it is listed again, and only tidied."""
+        name = candidate.location.rpartition("/")[2]
+        self._stability.forget(name)
+        try:
+            if not self.unchanged(candidate):
+                return  # gone already (a retry after a crash), or a new upload: its own arrival
+            sftp = self._open()
             if self._after == "delete":
-                sftp.remove(source)
+                sftp.remove(_wire(candidate.location))
                 return
             folder = _remote(self.endpoint.remote_dir, PROCESSED_FOLDER if accepted else REJECTED_FOLDER)
             with contextlib.suppress(OSError):
                 sftp.mkdir(folder, 0o700)
             target = _remote(folder, name)
             with contextlib.suppress(OSError):
-                sftp.stat(target)
+                sftp.stat(_wire(target))
                 target = _remote(folder, f"{int(time.time())}-{name}")  # never overwrite an earlier one
-            sftp.posix_rename(source, target)
+            sftp.posix_rename(_wire(candidate.location), _wire(target))
         except FileNotFoundError:
             return  # already moved: a retry after a crash
+        except SourceError:
+            raise
         except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
-            # The receipt is written; the file will be seen again and recognised as done.
-            log.warning("source %s: could not move %s away yet: %s", self.name, name, error)
-            self.end_batch()
+            raise self._failed(error) from error
+
+
+class _ReadsFailAsSourceError:
+    """A read that fails mid-download is the connection's failure, not the file's."""
+
+    def __init__(self, remote: paramiko.SFTPFile, source: SftpSource) -> None:
+        self._remote = remote
+        self._source = source
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._remote.read(size if size >= 0 else None)
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            raise self._source._failed(error) from error
 
 
 class SftpTransport:
@@ -326,12 +418,13 @@ class SftpTransport:
                     existing = None
                 if existing is not None:
                     # A finished file of the journal's name: delivered by an earlier attempt if it
-                    # has the size; otherwise someone else's file, never overwritten.
-                    if existing.st_size == size:
+                    # has our content (size first, then every byte); otherwise someone else's
+                    # file, never overwritten.
+                    if existing.st_size == size and _remote_sha256(sftp, target, size) == sha256:
                         return self._delivered(name, size, sha256, target)
                     raise PermanentDeliveryError(
-                        f"{self.endpoint.describe()}/{name} exists with another size ({existing.st_size} bytes, "
-                        f"ours {size}): not overwritten"
+                        f"{self.endpoint.describe()}/{name} exists with other content ({existing.st_size} "
+                        f"bytes, ours {size}): not overwritten"
                     )
                 sftp.put(str(local), temporary, confirm=True)
                 try:
@@ -359,3 +452,9 @@ class SftpTransport:
     def _delivered(self, name: str, size: int, sha256: str, target: str) -> Delivery:
         self.last_success = datetime.now(UTC).isoformat(timespec="seconds")
         return Delivery(name, size, sha256, f"{self.endpoint.describe()}/{name}")
+
+
+def _remote_sha256(sftp: paramiko.SFTPClient, path: str, size: int) -> str:
+    with sftp.open(path, "rb") as remote:
+        remote.prefetch(size)
+        return sha256_stream(remote)[0]  # type: ignore[arg-type]

@@ -1,17 +1,23 @@
 """Judging a file: run the rules over each case as it streams past, then over the file as a whole.
 
-A :class:`FileJudge` is fed one case at a time (with the schema findings the reader attached) and
-keeps only a small :class:`CaseOutcome` per case, so memory stays proportional to the number of
-verdicts, never to the file. File-level rules run at the end; a file-level error rejects every case.
+A :class:`FileJudge` is fed one case at a time (with the schema findings the reader attached),
+hands each case's small :class:`CaseOutcome` to an :class:`OutcomeLog` and keeps only counters.
+File-level rules run at the end; a file-level error rejects every case. That final say is not
+written back into every outcome: :class:`CaseOutcomes` applies it as the outcomes are read again
+(for the receipt, the JSON). So with an outcome log on disk (the service layer's), judging a file
+of a million cases holds a few counters, not a million verdicts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import normalize_orgnr
@@ -66,26 +72,131 @@ class CaseOutcome:
     protected: bool = False  # M16: held for manual review
 
 
+class OutcomeLog(Protocol):
+    """Where a judge puts each case's outcome, in order: a list, or a spool on disk."""
+
+    def append(self, outcome: CaseOutcome, /) -> None: ...
+
+    def __iter__(self) -> Iterator[CaseOutcome]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Settlement(enum.Enum):
+    """The file's final say over its cases, applied as they are read back."""
+
+    KEEP = "keep"
+    ALL_DUPLICATE = "all-duplicate"  # the file was received before
+    ACCEPTED_REJECTED = "accepted-rejected"  # a file-level error (or reject-file) rejects them
+
+    def apply(self, status: CaseStatus) -> CaseStatus:
+        if self is Settlement.ALL_DUPLICATE:
+            return CaseStatus.DUPLICATE
+        if self is Settlement.ACCEPTED_REJECTED and status is CaseStatus.ACCEPTED:
+            return CaseStatus.REJECTED
+        return status
+
+
+class CaseOutcomes:
+    """A verdict's cases in file order, each with the file's final say applied.
+
+    Iterable more than once (the receipt and the JSON output both read it) and sized; it holds
+    no outcome itself when its log is on disk.
+    """
+
+    def __init__(self, log: OutcomeLog | None = None, settlement: Settlement = Settlement.KEEP) -> None:
+        empty: list[CaseOutcome] = []
+        self._log: OutcomeLog = log if log is not None else empty
+        self.settlement = settlement
+
+    def __iter__(self) -> Iterator[CaseOutcome]:
+        settle = self.settlement.apply
+        for outcome in self._log:
+            final = settle(outcome.status)
+            yield outcome if final is outcome.status else dataclasses.replace(outcome, status=final)
+
+    def __len__(self) -> int:
+        return len(self._log)
+
+    def __bool__(self) -> bool:
+        return len(self._log) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTally:
+    """Cases, capital and öre by final status, and findings per (code, severity) of one file."""
+
+    counts: dict[CaseStatus, int] = field(default_factory=lambda: dict.fromkeys(CaseStatus, 0))
+    capital: dict[CaseStatus, Decimal] = field(default_factory=lambda: dict.fromkeys(CaseStatus, Decimal(0)))
+    ore: dict[CaseStatus, int] = field(default_factory=lambda: dict.fromkeys(CaseStatus, 0))
+    findings: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def settled(self, settlement: Settlement, file_findings: Iterable[Finding]) -> CaseTally:
+        counts = dict.fromkeys(CaseStatus, 0)
+        capital = dict.fromkeys(CaseStatus, Decimal(0))
+        ore = dict.fromkeys(CaseStatus, 0)
+        for status in CaseStatus:
+            final = settlement.apply(status)
+            counts[final] += self.counts[status]
+            capital[final] += self.capital[status]
+            ore[final] += self.ore[status]
+        findings = Counter(self.findings)
+        findings.update((f.code, f.severity.value) for f in file_findings)
+        return CaseTally(counts, capital, ore, dict(findings))
+
+
 @dataclass(slots=True)
 class FileVerdict:
     status: FileStatus
     findings: list[Finding]  # file-level
-    cases: list[CaseOutcome]
+    cases: CaseOutcomes
     header: FileHeader
     summary: FileSummary | None
     totals: FileTotals
     duplicate_of: str | None = None  # the earlier receipt, for status duplicate
+    tally: CaseTally = field(default_factory=CaseTally)
+
+    @classmethod
+    def of_file(cls, status: FileStatus, findings: list[Finding], header: FileHeader) -> FileVerdict:
+        """A verdict on a file no case was read from (quarantined, a name that is not UTF-8)."""
+        tally = CaseTally().settled(Settlement.KEEP, findings)
+        return cls(status, findings, CaseOutcomes(), header, None, FileTotals(), tally=tally)
 
     @property
-    def accepted(self) -> list[CaseOutcome]:
-        return [case for case in self.cases if case.status is CaseStatus.ACCEPTED]
+    def case_count(self) -> int:
+        return len(self.cases)
+
+    @property
+    def accepted_count(self) -> int:
+        return self.tally.counts[CaseStatus.ACCEPTED]
 
     @property
     def accepted_capital(self) -> Decimal:
-        return sum((case.capital for case in self.accepted), Decimal(0))
+        return self.tally.capital[CaseStatus.ACCEPTED]
 
     def count(self, status: CaseStatus) -> int:
-        return sum(1 for case in self.cases if case.status is status)
+        return self.tally.counts[status]
+
+
+#: The largest amount in öre a store holds (a signed 64-bit integer); the schema allows far less.
+MAX_ORE = 2**63 - 1
+
+
+def ore_of(kronor: Decimal) -> int:
+    """Exact öre. An amount no valid case can have (a fraction of an öre, more than a store can
+    hold, not a number) counts as 0: its case is rejected by the schema (S01) anyway, and a
+    rejected case must get its receipt, not crash the commit.
+
+    >>> ore_of(Decimal("4800.50")), ore_of(Decimal("0.001")), ore_of(Decimal("1e30"))
+    (480050, 0, 0)
+    """
+    try:
+        ore = kronor * 100
+        if not ore.is_finite() or ore != ore.to_integral_value() or abs(ore) > MAX_ORE:
+            return 0
+        return int(ore)
+    except InvalidOperation:
+        return 0
 
 
 def _sort_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -153,6 +264,11 @@ def case_fingerprint(case: Case) -> str:
     return hashlib.sha256(_FIELD.join(parts).encode("utf-8")).hexdigest()
 
 
+def _new_log() -> OutcomeLog:
+    outcomes: list[CaseOutcome] = []
+    return outcomes
+
+
 @dataclass
 class FileJudge:
     context: RuleContext
@@ -160,8 +276,11 @@ class FileJudge:
     fingerprint_cases: bool = False
     state: FileState = field(default_factory=lambda: FileState(None))
     totals: FileTotals = field(default_factory=FileTotals)
-    outcomes: list[CaseOutcome] = field(default_factory=list)
+    #: Where each case's outcome goes; a list unless the caller gives a spool.
+    outcomes: OutcomeLog = field(default_factory=lambda: _new_log())
     capital_unknown: bool = False
+    #: Counters by the status each case had before the file's final say.
+    _tally: CaseTally = field(default_factory=CaseTally)
 
     def __post_init__(self) -> None:
         self._case_checks = [(r, r.check) for r in rules_in(Scope.CASE) if r.check is not None]
@@ -216,6 +335,13 @@ class FileJudge:
             claim_count=len(case.claims),
             protected=any(debtor.protected for debtor in case.debtors),
         )
+        tally = self._tally
+        tally.counts[status] += 1
+        tally.capital[status] += capital
+        tally.ore[status] += ore_of(capital)
+        for finding in findings:
+            key = (finding.code, finding.severity.value)
+            tally.findings[key] = tally.findings.get(key, 0) + 1
         self.outcomes.append(outcome)
         return outcome
 
@@ -245,27 +371,32 @@ class FileJudge:
             # The file was received before, so its Lopnummer repeats by definition: an F07 on
             # top of F04 would only be noise on the receipt and in the statistics.
             findings = [finding for finding in findings if finding.code != "F07"]
-        status = self._settle(findings, duplicate=duplicate_of is not None)
-        return FileVerdict(status, findings, self.outcomes, header, summary, self.totals, duplicate_of)
+        status, settlement = self._settle(findings, duplicate=duplicate_of is not None)
+        return FileVerdict(
+            status,
+            findings,
+            CaseOutcomes(self.outcomes, settlement),
+            header,
+            summary,
+            self.totals,
+            duplicate_of,
+            self._tally.settled(settlement, findings),
+        )
 
-    def _settle(self, file_findings: list[Finding], *, duplicate: bool) -> FileStatus:
-        outcomes = self.outcomes
+    def _settle(self, file_findings: list[Finding], *, duplicate: bool) -> tuple[FileStatus, Settlement]:
+        counts = self._tally.counts
+        total = sum(counts.values())
         file_error = any(f.severity is Severity.ERROR for f in file_findings)
-        case_error = any(o.status is CaseStatus.REJECTED for o in outcomes)
+        case_error = counts[CaseStatus.REJECTED] > 0
         if duplicate:
-            for outcome in outcomes:
-                outcome.status = CaseStatus.DUPLICATE
-            return FileStatus.DUPLICATE
+            return FileStatus.DUPLICATE, Settlement.ALL_DUPLICATE
         if file_error or (case_error and self.policy is CaseErrorPolicy.REJECT_FILE):
-            for outcome in outcomes:
-                if outcome.status is CaseStatus.ACCEPTED:
-                    outcome.status = CaseStatus.REJECTED
-            return FileStatus.REJECTED
-        accepted = sum(1 for o in outcomes if o.status is CaseStatus.ACCEPTED)
-        if outcomes and accepted == len(outcomes):
-            return FileStatus.ACCEPTED
+            return FileStatus.REJECTED, Settlement.ACCEPTED_REJECTED
+        accepted = counts[CaseStatus.ACCEPTED]
+        if total and accepted == total:
+            return FileStatus.ACCEPTED, Settlement.KEEP
         if accepted:
-            return FileStatus.PARTIALLY_ACCEPTED
-        if outcomes and all(o.status is CaseStatus.DUPLICATE for o in outcomes):
-            return FileStatus.DUPLICATE
-        return FileStatus.REJECTED
+            return FileStatus.PARTIALLY_ACCEPTED, Settlement.KEEP
+        if total and counts[CaseStatus.DUPLICATE] == total:
+            return FileStatus.DUPLICATE, Settlement.KEEP
+        return FileStatus.REJECTED, Settlement.KEEP

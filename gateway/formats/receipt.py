@@ -8,7 +8,7 @@ previous receipt's SHA-256), which keeps this module free of clocks and state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from lxml import etree
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.findings import Finding
 from gateway.domain.judging import CaseStatus
+from gateway.fsutil import safe_file_name
 from gateway.validation import FileReport
 
 NAMESPACE = "urn:inkasso-gateway:kvittens:1"
@@ -35,7 +36,6 @@ __all__ = [
 RECEIPT_VERSION = "1.0"
 
 _Q = "{" + NAMESPACE + "}"
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._+\-åäöÅÄÖ]")
 _FILE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
@@ -53,10 +53,25 @@ class ReceiptStamp:
     config_sha256: str
 
 
-def receipt_file_name(original_name: str, sha256: str) -> str:
-    """``<original name>.<first 12 hex of sha256>.kvittens.xml``, made safe as a file name."""
-    safe = _UNSAFE_NAME_CHARS.sub("_", original_name)[:180].lstrip(".") or "fil"
-    return f"{safe}.{sha256[:12]}.kvittens.xml"
+#: The original's name in a receipt's file name is cut to this many bytes of UTF-8, so that the
+#: name with its file id, and the temporary name it is written under, fit any file system.
+RECEIPT_NAME_MAX_BYTES = 180
+
+
+def receipt_file_name(original_name: str, sha256: str, *, file_id: int | None = None) -> str:
+    """``<original name>.<first 12 hex of sha256>.kvittens.xml``, made safe as a file name.
+
+    ``file_id`` makes it unique when the plain name is taken (the same name and bytes arrived
+    before on that day, or two names that are the same once cut): ``<name>.<sha12>.<id>.kvittens.xml``.
+
+    >>> receipt_file_name("lst.xml", "3033a297494b" + "0" * 52)
+    'lst.xml.3033a297494b.kvittens.xml'
+    >>> receipt_file_name("lst.xml", "3033a297494b" + "0" * 52, file_id=7)
+    'lst.xml.3033a297494b.7.kvittens.xml'
+    """
+    safe = safe_file_name(original_name, max_bytes=RECEIPT_NAME_MAX_BYTES)
+    unique = f".{file_id}" if file_id is not None else ""
+    return f"{safe}.{sha256[:12]}{unique}.kvittens.xml"
 
 
 def _leaf(xf: Any, name: str, text: str) -> None:
@@ -91,9 +106,10 @@ def write_receipt(
     report: FileReport,
     stamp: ReceiptStamp,
     *,
-    journal_ids: Mapping[int, str] | None = None,
+    journal_id: str | None = None,
 ) -> None:
-    """Write the receipt for ``report`` to ``out``; ``journal_ids`` maps case index to journal."""
+    """Write the receipt for ``report`` to ``out``; ``journal_id``: the journal the accepted
+    cases joined (all of a file's cases are one client's, so one open journal)."""
     verdict = report.verdict
     header = verdict.header
     with etree.xmlfile(out, encoding="UTF-8") as xf:
@@ -124,15 +140,14 @@ def write_receipt(
                 with xf.element(_Q + "Arende"):
                     _leaf(xf, "ArendeReferens", _xml_safe(outcome.reference)[:100])
                     _leaf(xf, "Status", outcome.status.swedish)
-                    journal_id = (journal_ids or {}).get(outcome.index)
-                    if journal_id:
+                    if journal_id and outcome.status is CaseStatus.ACCEPTED:
                         _leaf(xf, "JournalId", journal_id)
                     for finding in outcome.findings:
                         _finding(xf, finding)
             xf.write("\n")
             with xf.element(_Q + "Summering"):
-                _leaf(xf, "AntalArenden", str(len(verdict.cases)))
-                _leaf(xf, "AntalGodkanda", str(len(verdict.accepted)))
+                _leaf(xf, "AntalArenden", str(verdict.case_count))
+                _leaf(xf, "AntalGodkanda", str(verdict.accepted_count))
                 _leaf(xf, "AntalUnderkanda", str(verdict.count(CaseStatus.REJECTED)))
                 _leaf(xf, "AntalDubbletter", str(verdict.count(CaseStatus.DUPLICATE)))
                 _leaf(xf, "SummaGodkantKapitalbelopp", f"{verdict.accepted_capital:.2f}")

@@ -67,7 +67,7 @@ def write_json(out: TextIO, report: FileReport) -> None:
 def _summary(report: FileReport) -> dict[str, Any]:
     verdict = report.verdict
     return {
-        "cases": len(verdict.cases),
+        "cases": verdict.case_count,
         "accepted": verdict.count(CaseStatus.ACCEPTED),
         "rejected": verdict.count(CaseStatus.REJECTED),
         "duplicate": verdict.count(CaseStatus.DUPLICATE),
@@ -86,7 +86,7 @@ def _write_findings(out: TextIO, findings: Iterable[Finding], indent: str) -> No
 def write_text(out: TextIO, report: FileReport) -> None:
     verdict = report.verdict
     summary = _summary(report)
-    findings_total = len(verdict.findings) + sum(len(case.findings) for case in verdict.cases)
+    findings_total = sum(verdict.tally.findings.values())
     out.write(
         f"{report.name}: {_STATUS_TEXT[verdict.status]}: {summary['accepted']} of {summary['cases']} "
         f"cases accepted, {summary['accepted_capital']} SEK; {findings_total} finding(s); "

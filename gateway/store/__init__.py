@@ -5,7 +5,8 @@ PostgreSQL store for several nodes implements the same methods. Every method is 
 so a crash leaves the store either before or after a step, never in between.
 
 A file goes ``claimed`` (picked up, attempts counted before any work) -> ``judged`` (its verdict,
-accepted cases and receipt recorded in one transaction) -> ``done`` (original moved). A journal
+accepted cases and receipt recorded in one transaction) -> ``done`` (original moved); or from
+``claimed`` to ``abandoned`` when its producer changed or deleted it before its verdict. A journal
 goes ``open`` -> ``sealed`` (numbered; waits for approval when reviewed by hand) -> ``approved``
 -> ``delivered``.
 """
@@ -27,6 +28,9 @@ class FileState(enum.Enum):
     CLAIMED = "claimed"
     JUDGED = "judged"
     DONE = "done"
+    #: Changed or deleted in its source before its verdict: never received (no receipt); a new
+    #: version is claimed on its own. Kept, so that its id is never used again.
+    ABANDONED = "abandoned"
 
 
 class JournalState(enum.Enum):
@@ -57,6 +61,8 @@ class FileRecord:
     judged_at: datetime | None = None
     finished_at: datetime | None = None
     client_id: str | None = None
+    #: How the source showed the file when it was claimed (see Candidate.identity).
+    source_identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,7 @@ class JournalRecord:
     attempts: int
     last_error: str | None
     receipt_sha256: str | None = None  # the journal receipt's, once delivered
+    delivered_by: str | None = None  # the process that delivered it: "<host>:<pid>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,21 +4,32 @@ WAL lets the command line read while the daemon writes; ``BEGIN IMMEDIATE`` take
 at the start of a step, so two processes (the daemon and `journal seal`, say) can never both seal
 or number the same journal. ``synchronous = FULL``: a committed step survives a power cut, which is
 what an auditor assumes of a receipt that says "received".
+
+Read-only commands open the store with ``read_only=True``: a ``mode=ro`` connection that never
+takes the write lock, never migrates and never waits behind a writer (WAL readers do not).
+Every ``sqlite3`` error stops at this module's boundary: a lock held too long, a full disk or an
+I/O error becomes :class:`~gateway.errors.StoreUnavailableError` (the daemon pauses and retries), a
+constraint that another writer tripped becomes :class:`~gateway.errors.StoreConflictError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
-from gateway.errors import StoreError
+from gateway.errors import StoreConflictError, StoreError, StoreMissingError, StoreUnavailableError
 from gateway.store import (
     CaseMismatch,
     FileRecord,
@@ -159,7 +170,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX files_final_path ON files(final_path);
     ALTER TABLE journals ADD COLUMN receipt_sha256 TEXT
     """,
+    # 5: how the source showed a file when it was claimed (local: device, inode, size and mtime;
+    # SFTP: size and mtime), so that a file changed while it was processed, or uploaded again
+    # after it was received, is told from the one that was taken; and which process delivered
+    # a journal (a person's `journal send` reports it).
+    """
+    ALTER TABLE files ADD COLUMN source_identity TEXT;
+    ALTER TABLE journals ADD COLUMN delivered_by TEXT;
+    CREATE INDEX files_claimed_path ON files(source, path) WHERE state = 'claimed'
+    """,
 )
+SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Who holds a delivery lease: this machine and process.
 LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -167,12 +188,12 @@ LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 _FILE_COLUMNS = (
     "id, source, name, path, sha256, size, state, attempts, received_at, status, receipt_path, "
     "receipt_sha256, final_path, last_error, previous_receipt_sha256, written_at, judged_at, finished_at, "
-    "client_id"
+    "client_id, source_identity"
 )
 _JOURNAL_COLUMNS = (
     "j.id, j.client_id, j.sequence, j.state, j.needs_review, j.opened_at, j.sealed_at, j.approved_by, "
     "j.approved_at, j.built_at, j.file_name, j.sha256, j.size, j.delivered_at, j.attempts, j.last_error, "
-    "j.receipt_sha256, (SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
+    "j.receipt_sha256, j.delivered_by, (SELECT COUNT(*) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL), "
     "(SELECT COALESCE(SUM(c.capital_ore), 0) FROM cases c WHERE c.journal_row = j.id AND c.withdrawn_at IS NULL)"
 )
 
@@ -212,23 +233,129 @@ def _row_of(journal_id: str) -> int:
         raise StoreError(f"no such journal: {journal_id}") from None
 
 
+#: How long a step waits for another process's write lock before the store is "unavailable".
+DEFAULT_BUSY_SECONDS = 30.0
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _translate(error: sqlite3.Error, path: Path) -> StoreError:
+    """A driver error as the gateway's own: what it means and what it waits for."""
+    text = str(error)
+    lowered = text.lower()
+    if isinstance(error, sqlite3.IntegrityError):
+        return StoreConflictError(f"the store {path}: another writer got there first ({text})")
+    if isinstance(error, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return StoreError(f"the store {path}: {text}")
+    if "locked" in lowered or "busy" in lowered:
+        reason = "another process holds its write lock"
+    elif "full" in lowered:
+        reason = "the disk is full"
+    elif "readonly" in lowered or "read-only" in lowered:
+        reason = "it cannot be written (read-only file or folder)"
+    elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        reason = "it is damaged (restore it from a backup)"
+    elif "unable to open" in lowered:
+        reason = "it cannot be opened"
+    else:
+        reason = text
+    return StoreUnavailableError(f"the store {path} cannot be used now: {reason} ({text})")
+
+
+def _mapped(method: _Method) -> _Method:
+    """Wrap a store method so that no sqlite3 error leaves the store."""
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generator(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from method(self, *args, **kwargs)
+            except sqlite3.Error as error:
+                raise _translate(error, self.path) from error
+
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def plain(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
+
+    return plain  # type: ignore[return-value]
+
+
+def _map_driver_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
+    """Every public method of the store, and its constructor, behind :func:`_mapped`."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and (not name.startswith("_") or name == "__init__"):
+            setattr(cls, name, _mapped(member))
+    return cls
+
+
+@_map_driver_errors
 class SqliteStore:
     """The store in one SQLite file. Not shared between threads; open one per process."""
 
-    def __init__(self, path: Path, *, file_mode: int = 0o600) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        file_mode: int = 0o600,
+        read_only: bool = False,
+        busy_seconds: float = DEFAULT_BUSY_SECONDS,
+    ) -> None:
+        self.path = path
+        self.read_only = read_only
+        if read_only:
+            self._db = self._connect_read_only(path)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             # Create it owner-only before SQLite does: it holds personal identity numbers.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, file_mode))
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_seconds, check_same_thread=False)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{path}: cannot open the store: {error}") from error
-        self.path = path
+        except BaseException:
+            self._db.close()
+            raise
+
+    @staticmethod
+    def _connect_read_only(path: Path) -> sqlite3.Connection:
+        """A connection that can only read: never the write lock, never a migration, never a new
+        file. WAL readers see the last commit and do not wait for a writer."""
+        if not path.is_file():
+            raise StoreMissingError(
+                f"no store at {path}: start the daemon once (`inkasso-gateway run`) to create it"
+            )
+        db = sqlite3.connect(
+            f"file:{quote(str(path))}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=5.0,
+            check_same_thread=False,
+        )
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        except BaseException:
+            db.close()
+            raise
+        if version != SCHEMA_VERSION:
+            db.close()
+            newer = (
+                "newer than this gateway (upgrade the gateway)"
+                if version > SCHEMA_VERSION
+                else (
+                    "older than this gateway: start the daemon once to migrate it (a read-only command never does)"
+                )
+            )
+            raise StoreMissingError(f"the store {path} has schema version {version}, {newer}")
+        db.execute("PRAGMA query_only = ON")
+        return db
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -238,7 +365,10 @@ class SqliteStore:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors (a full disk): then there is nothing left.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+                    self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -246,7 +376,7 @@ class SqliteStore:
         with self._tx() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise StoreError(
+                raise StoreMissingError(
                     f"the store has schema version {version}, newer than this gateway knows "
                     f"({len(MIGRATIONS)}): upgrade the gateway, do not downgrade it"
                 )
@@ -268,7 +398,7 @@ class SqliteStore:
         row = self._db.execute(
             # Only files that were accepted: the same bytes sent again after a rejection (a fixed
             # config, a claim that has now fallen due) are judged again, not called duplicates.
-            "SELECT receipt_path FROM files WHERE sha256 = ? AND state != 'claimed' "
+            "SELECT receipt_path FROM files WHERE sha256 = ? AND state IN ('judged', 'done') "
             "AND status IN ('accepted', 'partially-accepted') ORDER BY id LIMIT 1",
             (sha256,),
         ).fetchone()
@@ -276,7 +406,7 @@ class SqliteStore:
 
     def receipt_for_file_id(self, client_orgnr: str, file_id: str) -> str | None:
         row = self._db.execute(
-            "SELECT receipt_path FROM files WHERE client_orgnr = ? AND file_id = ? AND state != 'claimed' "
+            "SELECT receipt_path FROM files WHERE client_orgnr = ? AND file_id = ? AND state IN ('judged', 'done') "
             "AND status IN ('accepted', 'partially-accepted') ORDER BY id LIMIT 1",
             (client_orgnr, file_id),
         ).fetchone()
@@ -284,7 +414,7 @@ class SqliteStore:
 
     def last_sequence(self, client_orgnr: str) -> int | None:
         row = self._db.execute(
-            "SELECT sequence FROM files WHERE client_orgnr = ? AND sequence IS NOT NULL AND state != 'claimed' "
+            "SELECT sequence FROM files WHERE client_orgnr = ? AND sequence IS NOT NULL AND state IN ('judged', 'done') "
             "AND status IN ('accepted', 'partially-accepted') ORDER BY id DESC LIMIT 1",
             (client_orgnr,),
         ).fetchone()
@@ -328,6 +458,7 @@ class SqliteStore:
             judged,
             finished,
             client_id,
+            identity,
         ) = row
         return FileRecord(
             id=int(id_),  # type: ignore[call-overload]
@@ -349,6 +480,7 @@ class SqliteStore:
             judged_at=_moment(None if judged is None else str(judged)),
             finished_at=_moment(None if finished is None else str(finished)),
             client_id=None if client_id is None else str(client_id),
+            source_identity=None if identity is None else str(identity),
         )
 
     def claim_file(
@@ -361,26 +493,63 @@ class SqliteStore:
         size: int,
         now: datetime,
         written_at: datetime | None = None,
+        identity: str | None = None,
     ) -> FileRecord:
+        """Record (or find again) the file at ``path`` with these bytes and count one more attempt.
+
+        A claim of the same path with other bytes that never got a verdict is dropped: the
+        producer rewrote the file before it was judged, and only the new version arrived.
+        """
         with self._tx() as db:
             row = db.execute(
                 f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? "
                 "AND state = 'claimed' ORDER BY id DESC LIMIT 1",
                 (source, path, sha256),
             ).fetchone()
+            superseded = db.execute(
+                "SELECT id FROM files WHERE source = ? AND path = ? AND sha256 != ? AND state = 'claimed'",
+                (source, path, sha256),
+            ).fetchall()
+            for (old_id,) in superseded:
+                self._drop_claim(
+                    db, old_id, "superseded: the producer rewrote the file before its verdict", now
+                )
             if row is None:
                 cursor = db.execute(
                     "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at, "
-                    "written_at) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?)",
-                    (source, name, path, sha256, size, _iso(now), _iso(written_at)),
+                    "written_at, source_identity) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?)",
+                    (source, name, path, sha256, size, _iso(now), _iso(written_at), identity),
                 )
                 file_id = cursor.lastrowid
             else:
                 file_id = row[0]
-                db.execute("UPDATE files SET attempts = attempts + 1 WHERE id = ?", (file_id,))
+                db.execute(
+                    "UPDATE files SET attempts = attempts + 1, source_identity = ? WHERE id = ?",
+                    (identity, file_id),
+                )
             return self._file(
                 db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
             )
+
+    def _drop_claim(self, db: sqlite3.Connection, file_id: int, reason: str, now: datetime) -> None:
+        name = db.execute("SELECT name FROM files WHERE id = ? AND state = 'claimed'", (file_id,)).fetchone()
+        if name is None:
+            return
+        # Kept (never deleted: its id must not be reused), but no longer counted as an arrival.
+        db.execute(
+            "UPDATE files SET state = 'abandoned', last_error = ?, finished_at = ? WHERE id = ? AND state = 'claimed'",
+            (reason[:2000], _iso(now), file_id),
+        )
+        db.execute(
+            "INSERT INTO events (at, kind, subject, detail) VALUES (?, 'file-abandoned', ?, ?)",
+            (_iso(now), name[0], reason[:2000]),
+        )
+
+    def abandon_claim(self, file_id: int, reason: str, *, now: datetime) -> None:
+        """Forget a claim that never got a verdict: the file changed or vanished in its source
+        before it was judged (it was never received; a new version is claimed on its own)."""
+        with self._tx() as db:
+            self._drop_claim(db, file_id, reason, now)
 
     def file(self, file_id: int) -> FileRecord:
         row = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
@@ -388,14 +557,22 @@ class SqliteStore:
             raise StoreError(f"no file with id {file_id}")
         return self._file(row)
 
-    def done_file(self, *, source: str, name: str, sha256: str) -> FileRecord | None:
-        """A file from this source, under this name and with these bytes, already fully received."""
+    def done_file(self, *, source: str, path: str, sha256: str, identity: str | None) -> FileRecord | None:
+        """The file from this source at this place, with these bytes and as the source showed it
+        then, already fully received: a leftover the source was not tidied of (a crash came in
+        between), not a new arrival. The same bytes uploaded again are another identity."""
         row = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND name = ? AND sha256 = ? AND state = 'done' "
-            "ORDER BY id DESC LIMIT 1",
-            (source, name, sha256),
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? AND state = 'done' "
+            "AND source_identity IS ? ORDER BY id DESC LIMIT 1",
+            (source, path, sha256, identity),
         ).fetchone()
         return None if row is None else self._file(row)
+
+    def receipt_path_taken(self, receipt_path: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM files WHERE receipt_path = ? LIMIT 1", (receipt_path,)
+        ).fetchone()
+        return row is not None
 
     def meta_items(self, prefix: str) -> dict[str, str]:
         rows = self._db.execute("SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key", (prefix + "%",))
@@ -447,9 +624,15 @@ class SqliteStore:
                     "SELECT 1 FROM journals WHERE id = ? AND state = 'open'", (journal_row,)
                 ).fetchone()
                 if still_open is None:
-                    raise StoreError(
+                    raise StoreConflictError(
                         f"journal {judgement.expected_journal} was sealed while the file was judged"
                     )
+            taken = db.execute(
+                "SELECT 1 FROM files WHERE (receipt_path = ? OR final_path = ?) AND id != ? LIMIT 1",
+                (judgement.receipt_path, judgement.final_path, judgement.file_id),
+            ).fetchone()
+            if taken is not None:
+                raise StoreConflictError(f"{judgement.receipt_path} is taken by another file's receipt")
             accepted_count = 0
             for case in judgement.accepted:
                 accepted_count += 1
@@ -517,7 +700,7 @@ class SqliteStore:
             )
             head = db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
             if (head[0] if head else GENESIS_SHA256) != judgement.previous_receipt_sha256:
-                raise StoreError("the receipt chain moved: another writer wrote a receipt in between")
+                raise StoreConflictError("the receipt chain moved: another writer wrote a receipt in between")
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('receipt_chain_head', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -551,7 +734,7 @@ class SqliteStore:
 
     def _journal(self, row: tuple[object, ...]) -> JournalRecord:
         (id_, client, seq, state, review, opened, sealed, by, approved, built, name, sha, size, delivered,
-         attempts, error, receipt_sha, count, capital) = row  # fmt: skip
+         attempts, error, receipt_sha, delivered_by, count, capital) = row  # fmt: skip
         return JournalRecord(
             id=int(id_),  # type: ignore[call-overload]
             journal_id=journal_id_of(str(client), int(id_)),  # type: ignore[call-overload]
@@ -573,11 +756,22 @@ class SqliteStore:
             attempts=int(attempts),  # type: ignore[call-overload]
             last_error=None if error is None else str(error),
             receipt_sha256=None if receipt_sha is None else str(receipt_sha),
+            delivered_by=None if delivered_by is None else str(delivered_by),
         )
 
     def seal_journals(
-        self, *, now: datetime, client_ids: Sequence[str] | None, manual_review: bool
+        self,
+        *,
+        now: datetime,
+        client_ids: Sequence[str] | None,
+        manual_review: bool,
+        numbers_used: Mapping[str, int] | None = None,
     ) -> list[JournalRecord]:
+        """Seal every open journal with cases (of these clients) and number it; one transaction.
+
+        ``numbers_used``: the highest journal number of each client found outside the store (in
+        var/sent): a number once delivered is never used again, even by a store restored from
+        an older backup."""
         sealed: list[int] = []
         with self._tx() as db:
             rows = db.execute(
@@ -593,6 +787,7 @@ class SqliteStore:
                 (last,) = db.execute(
                     "SELECT COALESCE(MAX(sequence), 0) FROM journals WHERE client_id = ?", (client_id,)
                 ).fetchone()
+                last = max(int(last), (numbers_used or {}).get(client_id, 0))
                 # A protected identity is always reviewed by a person (rule M16).
                 review = manual_review or protected > 0
                 db.execute(
@@ -663,14 +858,41 @@ class SqliteStore:
         )
         return [str(reference) for (reference,) in rows]
 
+    def record_journal_building(self, journal_id: str, *, file_name: str) -> None:
+        """Name the journal's file before it is written, so that a file of that name found after
+        a crash is known as this journal's own (and adopted), never taken for a stranger's."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE journals SET file_name = ? WHERE id = ? AND file_name IS NULL AND state = 'approved'",
+                (file_name, _row_of(journal_id)),
+            )
+
     def record_journal_built(
         self, journal_id: str, *, file_name: str, sha256: str, size: int, built_at: datetime
     ) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE journals SET file_name = ?, sha256 = ?, size = ?, built_at = ? "
-                "WHERE id = ? AND file_name IS NULL AND state = 'approved'",
-                (file_name, sha256, size, _iso(built_at), _row_of(journal_id)),
+                "WHERE id = ? AND (file_name IS NULL OR file_name = ?) AND sha256 IS NULL AND state = 'approved'",
+                (file_name, sha256, size, _iso(built_at), _row_of(journal_id), file_name),
+            )
+
+    def journal_file_known(self, file_name: str) -> bool:
+        """Whether some journal's file (built, being built or delivered) has this name."""
+        row = self._db.execute("SELECT 1 FROM journals WHERE file_name = ? LIMIT 1", (file_name,)).fetchone()
+        return row is not None
+
+    def newest_judgement(self) -> datetime | None:
+        """When the newest verdict was committed (None: no file was ever judged)."""
+        (newest,) = self._db.execute("SELECT MAX(judged_at) FROM files").fetchone()
+        return _moment(newest)
+
+    def probe(self, *, now: datetime) -> None:
+        """A tiny real write: raises StoreUnavailableError while the store cannot take one."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_iso(now),),
             )
 
     def begin_delivery(self, journal_id: str, *, now: datetime, lease_seconds: float) -> bool:
@@ -721,9 +943,9 @@ class SqliteStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, lease_holder = NULL, "
-                "retry_at = NULL, last_error = NULL, receipt_sha256 = ? "
+                "retry_at = NULL, last_error = NULL, receipt_sha256 = ?, delivered_by = ? "
                 "WHERE id = ? AND state = 'approved'",
-                (_iso(now), receipt_sha256, _row_of(journal_id)),
+                (_iso(now), receipt_sha256, LEASE_HOLDER, _row_of(journal_id)),
             )
 
     def withdraw_case(
@@ -804,7 +1026,8 @@ class SqliteStore:
             "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
             "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "
             "COALESCE(rejected_capital_ore, 0), COALESCE(duplicate_capital_ore, 0), receipt_path, final_path, "
-            "client_orgnr FROM files WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
+            "client_orgnr FROM files WHERE received_at >= ? AND received_at < ? AND state != 'abandoned' "
+            "ORDER BY received_at, id",
             (_iso(start), _iso(end)),
         )
         for row in rows:
@@ -822,7 +1045,7 @@ class SqliteStore:
         rows = self._db.execute(
             "SELECT f.name, f.accepted_count, COUNT(c.id), f.accepted_capital_ore, COALESCE(SUM(c.capital_ore), 0) "
             "FROM files f LEFT JOIN cases c ON c.file_row = f.id "
-            "WHERE f.received_at >= ? AND f.received_at < ? AND f.state != 'claimed' "
+            "WHERE f.received_at >= ? AND f.received_at < ? AND f.state IN ('judged', 'done') "
             "AND (? IS NULL OR f.client_orgnr = ?) GROUP BY f.id "
             "HAVING COUNT(c.id) != f.accepted_count OR COALESCE(SUM(c.capital_ore), 0) != f.accepted_capital_ore",
             (_iso(start), _iso(end), client_orgnr, client_orgnr),
@@ -899,11 +1122,17 @@ class SqliteStore:
     def snapshot(self) -> Iterator[None]:
         """Read everything inside as of one moment (a read transaction: WAL keeps it consistent
         while the daemon goes on writing)."""
-        self._db.execute("BEGIN")
+        try:
+            self._db.execute("BEGIN")
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
         try:
             yield
         finally:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise _translate(error, self.path) from error
 
     def receipt_chain(self) -> Iterator[FileRecord]:
         """Every file with a committed receipt in the order of the receipt chain, oldest first.
@@ -915,7 +1144,7 @@ class SqliteStore:
         link = GENESIS_SHA256
         while True:
             row = self._db.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE previous_receipt_sha256 = ? AND state != 'claimed' "
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE previous_receipt_sha256 = ? AND state IN ('judged', 'done') "
                 "ORDER BY id LIMIT 1",
                 (link,),
             ).fetchone()
@@ -928,7 +1157,7 @@ class SqliteStore:
             link = record.receipt_sha256
 
     def receipt_count(self) -> int:
-        (count,) = self._db.execute("SELECT COUNT(*) FROM files WHERE state != 'claimed'").fetchone()
+        (count,) = self._db.execute("SELECT COUNT(*) FROM files WHERE state IN ('judged', 'done')").fetchone()
         return int(count)
 
     def knows_path(self, path: str) -> bool:
@@ -1003,7 +1232,7 @@ class SqliteStore:
         """Files by state and status, for `status`."""
         result: dict[str, int] = {}
         for state, status, count in self._db.execute(
-            "SELECT state, COALESCE(status, ''), COUNT(*) FROM files GROUP BY state, status"
+            "SELECT state, COALESCE(status, ''), COUNT(*) FROM files WHERE state != 'abandoned' GROUP BY state, status"
         ):
             result[f"{state}:{status}" if status else str(state)] = int(count)
         return result

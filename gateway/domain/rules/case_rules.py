@@ -20,6 +20,7 @@ class FileState:
     """What the cases of one file have shown so far, for checks across cases (A04, R08)."""
 
     client_orgnr: str | None
+    # A plain dict, or one that spills to disk (the service layer's, for files of a million cases).
     references: dict[str, int] = field(default_factory=dict)  # ArendeReferens -> case index
     claim_references: dict[str, str] = field(default_factory=dict)  # claim number -> case ref
 

@@ -1,0 +1,45 @@
+"""Faults planted through the gateway's seams, for tests only (production code has no test hook).
+
+In-process tests replace the one function every file's content goes through,
+:func:`gateway.pipeline.validate_file`, with one that fails on files whose name holds a marker.
+Process tests start `tests/faulty_gateway.py`, which does the same from ``$GATEWAY_TEST_FAULT``
+and then runs the real command line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gateway import pipeline
+from gateway.backoff import Backoff
+
+#: ``<kind>:<marker>``: a file whose name contains the marker makes the gateway exit (like a
+#: crash inside a C library), raise, or hang past its time limit.
+FAULT_ENV = "GATEWAY_TEST_FAULT"
+
+
+def faulty(validate: Callable[..., Any], kind: str, marker: str) -> Callable[..., Any]:
+    def validate_file(path: Any, settings: Any, *, name: str | None = None, on_case: Any = None) -> Any:
+        if marker in (name or ""):
+            if kind == "exit":
+                os._exit(70)
+            if kind == "raise":
+                raise RuntimeError(f"injected fault for {name}")
+            if kind == "hang":
+                time.sleep(3600)
+        return validate(path, settings, name=name, on_case=on_case)
+
+    return validate_file
+
+
+def plant(monkeypatch: pytest.MonkeyPatch, kind: str = "raise", marker: str = "poison") -> None:
+    """Make files named with ``marker`` fail in this process; retries without a backoff."""
+    monkeypatch.setattr(pipeline, "validate_file", faulty(pipeline.validate_file, kind, marker))
+    monkeypatch.setattr(
+        pipeline, "FILE_RETRY_BACKOFF", Backoff(base_seconds=0.0, max_seconds=0.0, jitter=0.0)
+    )

@@ -1,0 +1,22 @@
+"""The gateway's command line with a fault planted from $GATEWAY_TEST_FAULT (tests only).
+
+`python tests/faulty_gateway.py run --config ...` behaves exactly like `inkasso-gateway run`,
+except that files whose name holds the marker make it exit, raise or hang (see tests/faults.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway import pipeline
+from gateway.cli import main
+from tests.faults import FAULT_ENV, faulty
+
+kind, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
+if marker:
+    pipeline.validate_file = faulty(pipeline.validate_file, kind, marker)
+sys.exit(main())
