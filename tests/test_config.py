@@ -89,14 +89,23 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
         ('[gateway]\nscan_seconds = "ten"\n', "gateway.scan_seconds: must be a float, not str"),
         ("[gateway]\nscan_seconds = 0\n", "gateway.scan_seconds: must be a number greater than 0"),
         # TOML has inf and nan: a loop that never wakes, or a file never taken.
-        ("[gateway]\nscan_seconds = inf\n", "gateway.scan_seconds: must be a number greater than 0 and at most 3600"),
+        (
+            "[gateway]\nscan_seconds = inf\n",
+            "gateway.scan_seconds: must be a number greater than 0 and at most 3600",
+        ),
         (
             '[[sources]]\nname = "s"\npath = "in"\nstable_seconds = nan\n',
             "sources[0].stable_seconds: must be a number greater than 0 and at most 86400",
         ),
-        ('[[sources]]\nname = "s"\npath = "in"\nstable_seconds = -inf\n', "sources[0].stable_seconds: must be a number"),
+        (
+            '[[sources]]\nname = "s"\npath = "in"\nstable_seconds = -inf\n',
+            "sources[0].stable_seconds: must be a number",
+        ),
         ('[[sources]]\nname = "s"\ntype = "sftp"\nport = 70000\n', "sources[0].port: must be a TCP port"),
-        ("[rules]\nmax_attachment_bytes = 0\n", "rules.max_attachment_bytes: must be a number greater than 0"),
+        (
+            "[rules]\nmax_attachment_bytes = 0\n",
+            "rules.max_attachment_bytes: must be a number greater than 0",
+        ),
         ('[store]\nurl = "mysql://x"\n', "store.url: must start with sqlite:/// or postgresql://"),
         ('[[sources]]\nname = "s"\ntype = "sftp"\n', "sources[0].known_hosts: required for an sftp source"),
         ('[[sources]]\nname = "s"\ntype = "folder"\n', "sources[0].path: required for a folder source"),
@@ -182,7 +191,10 @@ def test_reports_default_to_a_nightly_run_into_the_outbox_and_can_be_turned_off(
         ),
         # "." is the data folder itself: var/ and the configuration inside a source.
         ('[[sources]]\nname = "in"\npath = "."\n', ("sources[0].path", "gateway.data_dir (its var/)")),
-        ('[[sources]]\nname = "in"\npath = "var/inbox"\n', ("sources[0].path", "gateway.data_dir (its var/)")),
+        (
+            '[[sources]]\nname = "in"\npath = "var/inbox"\n',
+            ("sources[0].path", "gateway.data_dir (its var/)"),
+        ),
         ('[reports]\npath = "outbox/receipts/reports"\n', ("reports.path", "outbox/receipts")),
         (
             '[[sources]]\nname = "a"\npath = "in"\n[[sources]]\nname = "b"\npath = "in/b"\n',

@@ -228,7 +228,9 @@ def test_journals_are_delivered_to_a_remote_folder_once_with_no_temporary_file(
     same_size.write_bytes(bytes(byte ^ 1 for byte in sent.read_bytes()))
     same_size_sha256 = hashlib.sha256(same_size.read_bytes()).hexdigest()
     with pytest.raises(PermanentDeliveryError, match="not overwritten"):
-        transport.deliver("lst-exempel-000001.xml", same_size, sha256=same_size_sha256, size=sent.stat().st_size)
+        transport.deliver(
+            "lst-exempel-000001.xml", same_size, sha256=same_size_sha256, size=sent.stat().st_size
+        )
     assert (remote / "lst-exempel-000001.xml").read_bytes() == sent.read_bytes()
     assert wired.store.journals(states=[JournalState.DELIVERED])
 
