@@ -27,17 +27,19 @@ from gateway.store.sqlite import SqliteStore
 MAX_LISTED = 10
 
 
-def files_ahead_of_store(store: SqliteStore, folders: Folders, zone: ZoneInfo) -> list[str]:
-    """Files in the data folder that the store has no record of (empty when it is not behind)."""
+def files_ahead_of_store(store: SqliteStore | None, folders: Folders, zone: ZoneInfo) -> list[str]:
+    """Files in the data folder that the store has no record of (empty when it is not behind).
+
+    ``store`` None: there is no store at all, so everything the gateway ever wrote is ahead."""
     ahead: list[str] = []
-    newest = store.newest_judgement()
+    newest = store.newest_judgement() if store is not None else None
     since = None if newest is None else newest.astimezone(zone).date() - timedelta(days=1)
     for path in _published_files(folders, since):
-        if not store.knows_path(str(path)):
+        if store is None or not store.knows_path(str(path)):
             ahead.append(str(path))
     for top, suffix in ((folders.sent, ""), (folders.journal_receipts, ".kvittens.xml")):
         for path in _plain_files(top):
-            if not store.journal_file_known(path.name.removesuffix(suffix)):
+            if store is None or not store.journal_file_known(path.name.removesuffix(suffix)):
                 ahead.append(str(path))
     return ahead
 

@@ -166,6 +166,7 @@ class Daemon:
         self._journals: JournalService | None = None
         self._sources: list[Source] = []
         self._started_up = False
+        self._store_failing = False
         self._started_at = clock()
         self._scheduler: BackgroundScheduler | None = None
         self._state: RunState | None = None
@@ -313,6 +314,7 @@ class Daemon:
         return 1 if self.once and self.pauses.all() else 0
 
     def _one_iteration(self) -> None:
+        self._store_failing = False
         store = self._ready_store()
         if store is None:
             return
@@ -325,6 +327,10 @@ class Daemon:
         self._seal_and_deliver(self._journals, store)
         if self._report_requested.is_set() and not self.pauses.blocked("reports"):
             self._write_daily_report(store)
+        # The store's pause ends only after a round of real work went through: a probe alone
+        # can succeed where the work fails (a damaged index), and must not make the pause flap.
+        if not self._store_failing:
+            self.pauses.succeeded("store")
 
     def _ready_store(self) -> SqliteStore | None:
         """The store, opened (again) once it can be; None while it is paused."""
@@ -352,10 +358,10 @@ class Daemon:
         except StoreUnavailableError as error:
             self._store_failed(error)
             return None
-        self.pauses.succeeded("store")
         return self._store
 
     def _store_failed(self, error: StoreUnavailableError) -> None:
+        self._store_failing = True
         self.pauses.failed("store", str(error), waits_for=_store_waits_for(str(error)))
 
     def _start_up(self, store: SqliteStore) -> bool:

@@ -25,7 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.consistency import describe_refusal, files_ahead_of_store
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.domain.identity import mask_identities, mask_identity
-from gateway.errors import ConfigError, StoreError, StoreMissingError
+from gateway.errors import ConfigError, StoreError, StoreMissingError, StoreUnavailableError
 from gateway.fsutil import display_name
 from gateway.journals import JournalService
 from gateway.logs import setup_logging
@@ -84,12 +84,12 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
     try:
         store = open_store(config, read_only=True)
     except StoreMissingError:
-        store = None  # no store yet: the first start creates it
+        store = None  # no store yet: the first start creates it (unless the folders say one was lost)
+    ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
+    if ahead:
+        problems.append(describe_refusal(ahead, store_path(config)))
     if store is not None:
         try:
-            ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
-            if ahead:
-                problems.append(describe_refusal(ahead, store.path))
             configured = {client.id for client in config.clients}
             warnings += [
                 f"journal {journal.journal_id} ({journal.state.value}, {journal.case_count} case(s)) belongs to "
@@ -222,9 +222,21 @@ def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> in
                 wanted = store.journal(args.journal_id)
                 if wanted is None:
                     raise StoreError(f"no such journal: {args.journal_id}")
+                if wanted.state is JournalState.DELIVERED:
+                    # Asked to send what is sent already (the daemon was quicker): say so, it is done.
+                    by = f" by {wanted.delivered_by}" if wanted.delivered_by else ""
+                    out.write(
+                        f"{wanted.journal_id} {wanted.file_name}: delivered{by} at {_iso(wanted.delivered_at)}\n"
+                    )
+                    return EXIT_OK
                 if wanted.state is not JournalState.APPROVED:
                     raise StoreError(
                         f"journal {args.journal_id} is {wanted.state.value}: only an approved journal is sent"
+                        + (
+                            " (approve it first: `journal approve ID --by NAME`)"
+                            if wanted.state is JournalState.SEALED
+                            else ""
+                        )
                     )
             # A person asking to send means now: the backoff after a failure is cancelled, and a
             # delivery another process is making right now is waited for and its outcome told.
@@ -268,93 +280,122 @@ def _masked_text(text: str | None) -> str | None:
 
 
 def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
-    folders = Folders.from_config(config)
-    running = daemon_running(folders.var)
-    state = read_state(folders.var) if running else None
-    store = open_store(config, read_only=True)
-    try:
-        sources = []
-        for source in config.sources:
-            entry: dict[str, Any] = {"name": source.name, "type": source.type}
-            if source.path is not None:
-                names: list[str] = []
-                not_taken: list[dict[str, str]] = []
-                try:
-                    with os.scandir(source.path) as entries:
-                        for dir_entry in entries:
-                            reason = (
-                                None if is_temporary_name(dir_entry.name) else not_taken_reason(dir_entry)
-                            )
-                            if reason is not None and fnmatch.fnmatch(dir_entry.name, source.pattern):
-                                not_taken.append(
-                                    {"name": mask_identities(display_name(dir_entry.name)), "reason": reason}
-                                )
-                            elif reason is None:
-                                names.append(dir_entry.name)
-                except OSError as error:
-                    entry["error"] = str(error)
-                entry["path"] = str(source.path)
-                entry["files_waiting"] = sum(1 for name in names if not is_temporary_name(name))
-                entry["files_being_written"] = sum(1 for name in names if is_being_written(name))
-                entry["not_taken"] = not_taken
-            sources.append(entry)
-        claimed = store.files_in_state(FileState.CLAIMED)
-        journals = store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
-        status: dict[str, Any] = {
-            "config": str(config.path),
-            "store": str(store.path),
-            "daemon": {
-                "running": running,
-                "pid": state.get("pid") if state else None,
-                "started_at": state.get("started_at") if state else None,
-                "heartbeat_at": state.get("heartbeat_at") if state else None,
-            },
-            "paused": [
-                {**pause, "cause": mask_identities(str(pause.get("cause", "")))}
-                for pause in (state or {}).get("pauses", [])
-            ],
-            "waiting_files": [
-                {
-                    **wait,
-                    "name": mask_identities(str(wait.get("name", ""))),
-                    "message": mask_identities(str(wait.get("message", ""))),
-                }
-                for wait in (state or {}).get("waiting_files", [])
-            ],
-            "sources": sources,
-            "files": store.counts(),
-            "in_progress": [
-                {
-                    "name": mask_identities(r.name),
-                    "attempts": r.attempts,
-                    "last_error": _masked_text(r.last_error),
-                }
-                for r in claimed
-            ],
-            "journals": [_journal_json(r) for r in journals],
-            "delivered_journals": len(store.journals(states=[JournalState.DELIVERED])),
-            "endpoints": {
-                key.removeprefix("endpoint:"): json.loads(value)
-                for key, value in store.meta_items("endpoint:").items()
-            },
-            "last_events": [
-                {
-                    "at": at,
-                    "kind": kind,
-                    "subject": mask_identities(subject),
-                    "detail": mask_identities(detail),
-                }
-                for at, kind, subject, detail in store.recent_events(10)
-            ],
-        }
-    finally:
-        store.close()
+    status = _status_facts(config)
     if as_json:
         json.dump(status, out, indent=2, ensure_ascii=False)
         out.write("\n")
         return EXIT_OK
+    _write_status(status, out)
+    return EXIT_OK
+
+
+def _source_facts(config: GatewayConfig) -> list[dict[str, Any]]:
+    """Each source as `status` sees it by looking (not from the daemon): what waits, what is being
+    written, and what will never be taken (a FIFO or a folder named like a case file)."""
+    sources = []
+    for source in config.sources:
+        entry: dict[str, Any] = {"name": source.name, "type": source.type}
+        if source.path is not None:
+            names: list[str] = []
+            not_taken: list[dict[str, str]] = []
+            try:
+                with os.scandir(source.path) as entries:
+                    for dir_entry in entries:
+                        reason = None if is_temporary_name(dir_entry.name) else not_taken_reason(dir_entry)
+                        if reason is not None and fnmatch.fnmatch(dir_entry.name, source.pattern):
+                            not_taken.append(
+                                {"name": mask_identities(display_name(dir_entry.name)), "reason": reason}
+                            )
+                        elif reason is None:
+                            names.append(dir_entry.name)
+            except OSError as error:
+                entry["error"] = str(error)
+            entry["path"] = str(source.path)
+            entry["files_waiting"] = sum(1 for name in names if not is_temporary_name(name))
+            entry["files_being_written"] = sum(1 for name in names if is_being_written(name))
+            entry["not_taken"] = not_taken
+        sources.append(entry)
+    return sources
+
+
+def _status_facts(config: GatewayConfig) -> dict[str, Any]:
+    """Everything `status` says, from the daemon's own account, a look at the sources, and the
+    store read-only. A store that cannot be read (its disk full, say) is reported, not fatal."""
+    folders = Folders.from_config(config)
+    running = daemon_running(folders.var)
+    state = read_state(folders.var) if running else None
+    status: dict[str, Any] = {
+        "config": str(config.path),
+        "store": str(store_path(config)),
+        "store_error": None,
+        "daemon": {
+            "running": running,
+            "pid": state.get("pid") if state else None,
+            "started_at": state.get("started_at") if state else None,
+            "heartbeat_at": state.get("heartbeat_at") if state else None,
+        },
+        "paused": [
+            {**pause, "cause": mask_identities(str(pause.get("cause", "")))}
+            for pause in (state or {}).get("pauses", [])
+        ],
+        "waiting_files": [
+            {
+                **wait,
+                "name": mask_identities(str(wait.get("name", ""))),
+                "message": mask_identities(str(wait.get("message", ""))),
+            }
+            for wait in (state or {}).get("waiting_files", [])
+        ],
+        "sources": _source_facts(config),
+        "files": {},
+        "in_progress": [],
+        "journals": [],
+        "delivered_journals": 0,
+        "endpoints": {},
+        "last_events": [],
+    }
+    try:
+        store = open_store(config, read_only=True)
+    except StoreMissingError:
+        raise
+    except StoreUnavailableError as error:
+        status["store_error"] = mask_identities(str(error))
+        return status
+    try:
+        status["files"] = store.counts()
+        status["in_progress"] = [
+            {
+                "name": mask_identities(r.name),
+                "attempts": r.attempts,
+                "last_error": _masked_text(r.last_error),
+            }
+            for r in store.files_in_state(FileState.CLAIMED)
+        ]
+        status["journals"] = [
+            _journal_json(r)
+            for r in store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
+        ]
+        status["delivered_journals"] = len(store.journals(states=[JournalState.DELIVERED]))
+        status["endpoints"] = {
+            key.removeprefix("endpoint:"): json.loads(value)
+            for key, value in store.meta_items("endpoint:").items()
+        }
+        status["last_events"] = [
+            {"at": at, "kind": kind, "subject": mask_identities(subject), "detail": mask_identities(detail)}
+            for at, kind, subject, detail in store.recent_events(10)
+        ]
+    except StoreUnavailableError as error:
+        status["store_error"] = mask_identities(str(error))
+    finally:
+        store.close()
+    return status
+
+
+def _write_status(status: dict[str, Any], out: TextIO) -> None:
     daemon = status["daemon"]
     out.write(f"config {status['config']}\nstore  {status['store']}\n")
+    if status["store_error"]:
+        out.write(f"STORE UNAVAILABLE: {status['store_error']}\n")
     if daemon["running"]:
         out.write(
             f"daemon running (pid {daemon['pid']}, since {daemon['started_at']}, heartbeat {daemon['heartbeat_at']})\n"
@@ -371,7 +412,7 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
             f"file waiting: {wait['name']} from {wait['source']} since {wait['since']}: {wait['message']}\n"
         )
     out.write("\nsources:\n")
-    for entry in sources:
+    for entry in status["sources"]:
         out.write(
             f"  {entry['name']:<12} {entry['type']:<7} {entry.get('path', '')}  "
             f"{entry.get('files_waiting', 0)} waiting, {entry.get('files_being_written', 0)} being written\n"
@@ -384,9 +425,14 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
     for item in status["in_progress"]:
         out.write(f"  in progress: {item['name']} (attempt {item['attempts']}) {item['last_error'] or ''}\n")
     out.write("\njournals not yet delivered:\n")
-    for record in journals:
-        out.write("  " + _journal_line(record) + "\n")
-    if not journals:
+    for journal in status["journals"]:
+        out.write(
+            f"  {journal['journal_id']:<24} {journal['client']:<16} {journal['state']:<10} {journal['cases']:>6} cases "
+            f"{journal['capital']:>14} SEK"
+            + (f"  last error: {journal['last_error']}" if journal["last_error"] else "")
+            + "\n"
+        )
+    if not status["journals"]:
         out.write("  none\n")
     out.write(f"journals delivered: {status['delivered_journals']}\n")
     for name, state in status["endpoints"].items():
@@ -399,7 +445,6 @@ def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
         out.write(f"  {event['at']} {event['kind']} {event['subject']}: {event['detail']}\n")
     if not status["last_events"]:
         out.write("  none\n")
-    return EXIT_OK
 
 
 def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:

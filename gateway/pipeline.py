@@ -332,7 +332,7 @@ class Intake:
             return None
         self._waits.pop(key, None)
         done = self._store.done_file(
-            source=candidate.source, path=candidate.location, sha256=sha256, identity=candidate.identity
+            source=candidate.source, path=_recorded(candidate), sha256=sha256, identity=candidate.identity
         )
         if done is not None:
             # Received and receipted before, but a crash came before the source was tidied (an
@@ -349,7 +349,7 @@ class Intake:
         record = self._store.claim_file(
             source=candidate.source,
             name=candidate.name,
-            path=candidate.location,
+            path=_recorded(candidate),
             sha256=sha256,
             size=size,
             now=self._clock(),
@@ -372,9 +372,9 @@ class Intake:
                 sha256[:12],
             )
             return self._judge(record, candidate, source, staged)
-        except (OutputError, StoreUnavailableError, SourceError):
+        except (OutputError, StoreUnavailableError, SourceError) as error:
             # The environment failed, not the file: the attempt does not count.
-            self._give_back(record.id, "the environment failed; not counted")
+            self._give_back(record.id, f"waiting (not counted as an attempt): {error}")
             raise
 
     def _copy_in(self, candidate: Candidate, source: Source) -> tuple[str, int]:
@@ -911,6 +911,13 @@ class Intake:
                 if entry.is_file() and entry.name not in judged:
                     entry.unlink(missing_ok=True)
         return finished
+
+
+def _recorded(candidate: Candidate) -> str:
+    """A candidate's place as the store keeps it: text (bytes that are not UTF-8 escaped). Only a
+    restart uses it to reach the file again; where the escaping hides the real name, the file is
+    then tidied as a leftover when it is next listed (same bytes, same identity)."""
+    return display_name(candidate.location)
 
 
 def _candidate_of(record: FileRecord) -> Candidate:

@@ -380,6 +380,12 @@ class Gateway:
     stable_seconds: float = 0.3
     scan_seconds: float = 0.5
     clients: Sequence[tuple[str, str, str]] = (MAIN_CLIENT,)
+    #: Put before every command (e.g. tests.system.WITHOUT_ROOT_POWERS).
+    command_prefix: Sequence[str] = ()
+    #: More TOML, appended to the generated gateway.toml.
+    extra_config: str = ""
+    #: Where the processes' logs go (default root/logs); elsewhere when root is a disk to fill.
+    logs_dir: Path | None = None
     processes: list[DaemonProcess] = field(default_factory=list)
     _runs: int = 0
 
@@ -396,9 +402,9 @@ class Gateway:
         self.quarantine = self.var / "quarantine"
         self.sent = self.var / "sent"
         self.db = self.var / "gateway.db"
-        self.logs = self.root / "logs"
+        self.logs = self.logs_dir or self.root / "logs"
         self.inbox.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         self.write_config()
 
     def write_config(self) -> None:
@@ -418,7 +424,7 @@ class Gateway:
             f"stable_seconds = {self.stable_seconds}\n\n"
             "[delivery]\n"
             'type = "folder"\npath = "outbox/journals"\n'
-            f'schedule = "{NEVER}"\nreview = "{self.review}"\n',
+            f'schedule = "{NEVER}"\nreview = "{self.review}"\n' + self.extra_config,
             encoding="utf-8",
         )
 
@@ -434,7 +440,7 @@ class Gateway:
         self._runs += 1
         log = self.logs / f"daemon-{self._runs:02d}.log"
         command = _command() if FAULT_ENV not in (env or {}) else [sys.executable, str(FAULTY_GATEWAY)]
-        argv = [*command, "run", "--config", str(self.config)]
+        argv = [*self.command_prefix, *command, "run", "--config", str(self.config)]
         if once:
             argv.append("--once")
         with log.open("wb") as stderr:
@@ -452,7 +458,7 @@ class Gateway:
         log = self.logs / f"command-{self._runs:02d}.log"
         with log.open("wb") as stderr:
             proc = subprocess.Popen(
-                [*_command(), *args, "--config", str(self.config)], cwd=self.root, env=self.env(),
+                [*self.command_prefix, *_command(), *args, "--config", str(self.config)], cwd=self.root, env=self.env(),
                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=subprocess.STDOUT,
             )  # fmt: skip
         daemon = DaemonProcess(proc, log)
@@ -462,7 +468,7 @@ class Gateway:
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run one command (`journal seal`, `status`, ...) to its end, with this config."""
         result = subprocess.run(
-            [*_command(), *args, "--config", str(self.config)],
+            [*self.command_prefix, *_command(), *args, "--config", str(self.config)],
             cwd=self.root,
             env=self.env(),
             capture_output=True,
