@@ -41,7 +41,14 @@ from gateway.formats.journal import (
     write_journal,
     write_journal_receipt,
 )
-from gateway.fsutil import publish, sha256_file, temporary_name, write_new, write_private
+from gateway.fsutil import (
+    publish,
+    remove_stale_temporaries,
+    sha256_file,
+    temporary_name,
+    write_new,
+    write_private,
+)
 from gateway.pipeline import Folders
 from gateway.store import JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
@@ -318,6 +325,7 @@ class JournalService:
         self, record: JournalRecord, header: JournalHeader, local: Path, *, packaged: bool, built_at: datetime
     ) -> None:
         self._folders.sent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        remove_stale_temporaries(self._folders.sent)  # what a build killed midway left behind
         document = temporary_name(local)
         try:
             write_private(

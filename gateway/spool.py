@@ -19,14 +19,21 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from gateway.domain.findings import Finding, Severity
-from gateway.domain.judging import CaseOutcome, CaseStatus
+from gateway.domain.judging import CaseOutcome, CaseStatus, FileJudge
 
 #: Outcomes kept in memory before they go to disk in chunks (about 0.5 KB each with findings).
 OUTCOMES_IN_MEMORY = 10_000
 #: References kept in a dict before the rest go to a temporary SQLite table.
 KEYS_IN_MEMORY = 20_000
+#: New spilled references written to the table at a time.
+PENDING_BATCH = 2_000
+#: Bits of the Bloom filter in front of the table (2 MiB): with 2 hashes, about 1.4 % false
+#: "maybe"s at a million references (each then costs one lookup in the table).
+BLOOM_BITS = 16 * 1024 * 1024
 
 _V = TypeVar("_V")
+_S = TypeVar("_S", "SpooledOutcomes", "SpillingMap[Any]")
+_MISSING: Any = object()
 
 _STATUS = {status.value: status for status in CaseStatus}
 _SEVERITY = {severity.value: severity for severity in Severity}
@@ -63,6 +70,37 @@ def _unpack(packed: tuple[Any, ...]) -> CaseOutcome:
     )
 
 
+class Spill:
+    """Moves a judge's per-case memory to disk once a file proves large.
+
+    A judge starts with a plain list and plain dicts (the fastest there is); after each case,
+    :meth:`after_case` swaps in a spilling version of whichever has reached its threshold. A file
+    of ordinary size never pays for the spilling versions' Python-level methods.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder
+        self.spools: list[SpooledOutcomes | SpillingMap[Any]] = []
+
+    def after_case(self, judge: FileJudge) -> None:
+        state = judge.state
+        if type(state.references) is dict and len(state.references) >= KEYS_IN_MEMORY:
+            state.references = self._keep(SpillingMap.taking(state.references, self._folder))
+        if type(state.claim_references) is dict and len(state.claim_references) >= KEYS_IN_MEMORY:
+            state.claim_references = self._keep(SpillingMap.taking(state.claim_references, self._folder))
+        outcomes = judge.outcomes
+        if isinstance(outcomes, list) and len(outcomes) >= OUTCOMES_IN_MEMORY:
+            judge.outcomes = self._keep(SpooledOutcomes.taking(outcomes, self._folder))
+
+    def _keep(self, spool: _S) -> _S:
+        self.spools.append(spool)
+        return spool
+
+    def close(self) -> None:
+        for spool in self.spools:
+            spool.close()
+
+
 class SpooledOutcomes:
     """An :class:`~gateway.domain.judging.OutcomeLog` that spills to a temporary file.
 
@@ -77,6 +115,13 @@ class SpooledOutcomes:
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._count = 0
+
+    @classmethod
+    def taking(cls, outcomes: list[CaseOutcome], folder: Path | None) -> SpooledOutcomes:
+        spooled = cls(folder)
+        for outcome in outcomes:
+            spooled.append(outcome)
+        return spooled
 
     def append(self, outcome: CaseOutcome, /) -> None:
         self._chunk.append(outcome)
@@ -115,14 +160,27 @@ class SpooledOutcomes:
 class SpillingMap(dict[str, _V]):
     """A str-keyed map (the references of one file) that keeps its first entries in memory and
     the rest in a temporary SQLite table. Offers what the rules use: ``get``, ``in``,
-    item assignment and ``setdefault``; keys are never removed."""
+    item assignment and ``setdefault``; keys are never removed.
+
+    Most lookups are for keys never seen (references are unique in a good file), so a Bloom
+    filter answers those without the table, and new entries reach the table in batches.
+    """
 
     def __init__(self, folder: Path | None = None, *, in_memory: int = KEYS_IN_MEMORY) -> None:
         super().__init__()
         self._folder = folder
         self._in_memory = in_memory
         self._db: sqlite3.Connection | None = None
+        self._pending: dict[str, Any] = {}
+        self._bloom: bytearray | None = None
         self._spilled = 0
+
+    @classmethod
+    def taking(cls, entries: dict[str, _V], folder: Path | None) -> SpillingMap[_V]:
+        """A spilling map holding ``entries`` in memory; what comes after them spills."""
+        spilling: SpillingMap[_V] = cls(folder, in_memory=len(entries))
+        dict.update(spilling, entries)
+        return spilling
 
     def _table(self) -> sqlite3.Connection:
         if self._db is None:
@@ -136,46 +194,89 @@ class SpillingMap(dict[str, _V]):
             self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, value) WITHOUT ROWID")
         return self._db
 
-    def _lookup(self, key: str) -> tuple[bool, Any]:
-        if dict.__contains__(self, key):
-            return True, dict.__getitem__(self, key)
-        if self._spilled:
+    def _spilled_value(self, key: str) -> Any:
+        """The value of a spilled key, or _MISSING. Two positions in a Bloom filter, from Python's
+        own string hash (salted per process: the filter never leaves it), rule most keys out
+        without the table; written flat, for it runs for every reference of a big file."""
+        bloom = self._bloom
+        if bloom is None:
+            return _MISSING
+        value = hash(key)
+        a, b = (value & 0xFFFFFFFF) % BLOOM_BITS, ((value >> 32) & 0xFFFFFFFF) % BLOOM_BITS
+        if not (bloom[a >> 3] & (1 << (a & 7)) and bloom[b >> 3] & (1 << (b & 7))):
+            return _MISSING
+        found = self._pending.get(key, _MISSING)
+        if found is _MISSING:
             row = self._table().execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
             if row is not None:
-                return True, row[0]
-        return False, None
+                found = row[0]
+        return found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING and self._bloom is not None:
+            value = self._spilled_value(key)
+        return default if value is _MISSING else value
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._lookup(key)[0]
+        if dict.__contains__(self, key):
+            return True
+        return self._bloom is not None and isinstance(key, str) and self._spilled_value(key) is not _MISSING
 
     def __getitem__(self, key: str) -> _V:
-        found, value = self._lookup(key)
-        if not found:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
             raise KeyError(key)
         return value  # type: ignore[no-any-return]
 
-    def get(self, key: str, default: Any = None) -> Any:
-        found, value = self._lookup(key)
-        return value if found else default
-
     def __setitem__(self, key: str, value: _V) -> None:
-        if dict.__contains__(self, key) or dict.__len__(self) < self._in_memory:
+        if dict.__len__(self) < self._in_memory or dict.__contains__(self, key):
             dict.__setitem__(self, key, value)
-            return
-        self._table().execute("INSERT OR REPLACE INTO seen (key, value) VALUES (?, ?)", (key, value))
+        else:
+            self._spill(key, value)
+
+    def _spill(self, key: str, value: Any) -> None:
+        if self._bloom is None:
+            self._bloom = bytearray(BLOOM_BITS // 8)
+        bloom = self._bloom
+        hashed = hash(key)
+        a, b = (hashed & 0xFFFFFFFF) % BLOOM_BITS, ((hashed >> 32) & 0xFFFFFFFF) % BLOOM_BITS
+        bloom[a >> 3] |= 1 << (a & 7)
+        bloom[b >> 3] |= 1 << (b & 7)
+        self._pending[key] = value
         self._spilled += 1
+        if len(self._pending) >= PENDING_BATCH:
+            self._flush()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        found, value = self._lookup(key)
-        if found:
+        value = dict.get(self, key, _MISSING)
+        if value is not _MISSING:
             return value
-        self[key] = default
-        return default
+        if dict.__len__(self) < self._in_memory:
+            dict.__setitem__(self, key, default)
+            return default
+        value = self._spilled_value(key)
+        if value is _MISSING:
+            self._spill(key, default)
+            return default
+        return value
+
+    def _flush(self) -> None:
+        # One transaction per batch (each statement would otherwise be its own), in key order.
+        table = self._table()
+        table.execute("BEGIN")
+        table.executemany(
+            "INSERT OR REPLACE INTO seen (key, value) VALUES (?, ?)", sorted(self._pending.items())
+        )
+        table.execute("COMMIT")
+        self._pending = {}
 
     def __len__(self) -> int:
         return dict.__len__(self) + self._spilled
 
     def close(self) -> None:
+        self._pending = {}
+        self._bloom = None
         if self._db is not None:
             self._db.close()
             self._db = None

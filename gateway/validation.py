@@ -13,15 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from gateway.domain.judging import CaseErrorPolicy, CaseOutcome, FileJudge, FileVerdict
 from gateway.domain.model import Case, FileHeader
-from gateway.domain.rules import FileState, History, NoHistory, RuleContext
+from gateway.domain.rules import History, NoHistory, RuleContext
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
 from gateway.formats.casefile import ByteSource, CaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
-from gateway.spool import SpillingMap, SpooledOutcomes
+from gateway.spool import Spill
 
 _HASH_CHUNK = 1024 * 1024
 
@@ -52,13 +52,13 @@ class FileReport:
     verdict: FileVerdict
     #: The XML ended in the middle, at the end of the data (see CaseFileReader.truncated).
     truncated: bool = False
-    #: The spools behind the verdict's cases; closed by :meth:`close`.
-    spools: tuple[SpooledOutcomes | SpillingMap[Any], ...] = ()
+    #: What the judge moved to disk, behind the verdict's cases; closed by :meth:`close`.
+    spill: Spill | None = None
 
     def close(self) -> None:
         """Free the verdict's spooled outcomes (the report is not read again after this)."""
-        for spool in self.spools:
-            spool.close()
+        if self.spill is not None:
+            self.spill.close()
 
     def __enter__(self) -> FileReport:
         return self
@@ -135,48 +135,39 @@ def validate_file(
                 verdict = judge.finish(nothing_read, None, [refused.finding])
                 return FileReport(name or path.name, size, sha256, verdict)
             context = dataclasses.replace(context, attachments=package.attachments)
-            judge, spools = _judge(context, settings)
+            judge, spill = (
+                FileJudge(context, settings.policy, settings.fingerprint_cases),
+                Spill(settings.spool_folder),
+            )
             try:
                 with package.open_case_file() as member:
-                    reader = _run_cases(member, judge, on_case)
+                    reader = _run_cases(member, judge, on_case, spill)
                 verdict = judge.finish(reader.header, reader.summary, reader.findings)
             except BaseException:
-                _close(spools)
+                spill.close()
                 raise
-            return FileReport(name or path.name, size, sha256, verdict, spools=spools)
+            return FileReport(name or path.name, size, sha256, verdict, spill=spill)
 
-        judge, spools = _judge(context, settings)
+        judge, spill = (
+            FileJudge(context, settings.policy, settings.fingerprint_cases),
+            Spill(settings.spool_folder),
+        )
         try:
             hashing = _HashingReader(raw)
-            reader = _run_cases(hashing, judge, on_case)
+            reader = _run_cases(hashing, judge, on_case, spill)
             hashing.drain()
             sha256 = hashing.digest.hexdigest()
             judge.context = dataclasses.replace(context, file_sha256=sha256)
             verdict = judge.finish(reader.header, reader.summary, reader.findings)
         except BaseException:
-            _close(spools)
+            spill.close()
             raise
-        return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated, spools=spools)
+        return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated, spill=spill)
 
 
-def _judge(
-    context: RuleContext, settings: ValidationSettings
-) -> tuple[FileJudge, tuple[SpooledOutcomes | SpillingMap[Any], ...]]:
-    """A judge whose per-case memory (outcomes, references seen) spills to disk past a threshold."""
-    outcomes = SpooledOutcomes(settings.spool_folder)
-    references: SpillingMap[int] = SpillingMap(settings.spool_folder)
-    claim_references: SpillingMap[str] = SpillingMap(settings.spool_folder)
-    state = FileState(None, references, claim_references)
-    judge = FileJudge(context, settings.policy, settings.fingerprint_cases, state=state, outcomes=outcomes)
-    return judge, (outcomes, references, claim_references)
-
-
-def _close(spools: tuple[SpooledOutcomes | SpillingMap[Any], ...]) -> None:
-    for spool in spools:
-        spool.close()
-
-
-def _run_cases(stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None) -> CaseFileReader:
+def _run_cases(
+    stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None, spill: Spill | None = None
+) -> CaseFileReader:
     reader = CaseFileReader(stream)
     begun = False
     for case, schema_findings in reader.cases():
@@ -186,6 +177,8 @@ def _run_cases(stream: ByteSource, judge: FileJudge, on_case: CaseCallback | Non
         outcome = judge.judge_case(case, schema_findings)
         if on_case is not None:
             on_case(case, outcome)
+        if spill is not None:
+            spill.after_case(judge)
     if not begun:
         judge.begin(reader.header)
     return reader

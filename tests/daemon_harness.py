@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -153,35 +153,51 @@ def case_file(
     wrong_totals: bool = False,
 ) -> bytes:
     """A case file (Arendefil 1.0) with the right Filsummering, or a wrong one (rule F06)."""
-    parts = [
+    return "".join(case_file_parts(file_id, specs, orgnr=orgnr, wrong_totals=wrong_totals)).encode("utf-8")
+
+
+def write_case_file(path: Path, file_id: str, specs: Iterable[CaseSpec]) -> None:
+    """A case file of any size, written as it is generated."""
+    with path.open("w", encoding="utf-8") as out:
+        for part in case_file_parts(file_id, specs):
+            out.write(part)
+
+
+def case_file_parts(
+    file_id: str,
+    specs: Iterable[CaseSpec],
+    *,
+    orgnr: str = MAIN_CLIENT[1],
+    wrong_totals: bool = False,
+) -> Iterator[str]:
+    yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<Arendefil xmlns="urn:inkasso-gateway:arendefil:1" version="1.0">\n'
         f"  <Filhuvud>\n    <FilId>{file_id}</FilId>\n    <Skapad>2026-11-24T22:15:00+01:00</Skapad>\n"
         "    <Avsandarsystem>pytest</Avsandarsystem>\n  </Filhuvud>\n"
         f"  <Uppdragsgivare>\n    <Organisationsnummer>{orgnr}</Organisationsnummer>\n"
         "    <Namn>Testmyndigheten</Namn>\n  </Uppdragsgivare>\n"
-    ]
+    )
     total = Decimal(0)
+    count = 0
     for i, spec in enumerate(specs):
         typed = f"\n    <Fordranstyp>{spec.fordranstyp}</Fordranstyp>" if spec.fordranstyp else ""
-        parts.append(
-            _CASE.format(
-                reference=spec.reference,
-                fordranstyp=typed,
-                identity=spec.identity,
-                street=i % 90 + 1,
-                invoice=spec.invoice,
-                amount=f"{spec.amount:.2f}",
-            )
+        yield _CASE.format(
+            reference=spec.reference,
+            fordranstyp=typed,
+            identity=spec.identity,
+            street=i % 90 + 1,
+            invoice=spec.invoice,
+            amount=f"{spec.amount:.2f}",
         )
         total += spec.amount
-    count = len(specs) + (1 if wrong_totals else 0)
-    parts.append(
+        count += 1
+    count += 1 if wrong_totals else 0
+    yield (
         f"  <Filsummering>\n    <AntalArenden>{count}</AntalArenden>\n"
         f"    <AntalFordringar>{count}</AntalFordringar>\n"
         f"    <SummaKapitalbelopp>{total:.2f}</SummaKapitalbelopp>\n  </Filsummering>\n</Arendefil>\n"
     )
-    return "".join(parts).encode("utf-8")
 
 
 def drop(folder: Path, name: str, data: bytes) -> Path:

@@ -77,6 +77,8 @@ def unique_file(n: int, prefix: str = "F") -> bytes:
 
 
 def assert_every_file_received_once(gw: Gateway, names: list[str]) -> None:
+    # A receipt is out a moment before its file leaves the inbox.
+    wait_for(lambda: not gw.inbox_names(), timeout=10, what="an empty inbox")
     receipts = gw.receipts_by_name()  # AssertionError when a file has two
     missing = sorted(set(names) - set(receipts))
     assert not missing, f"no receipt for {missing[:5]}"

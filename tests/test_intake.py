@@ -20,7 +20,7 @@ from gateway.journals import JournalService
 from gateway.pipeline import Folders, Intake
 from gateway.store import FileState, JournalState
 from gateway.store.sqlite import SqliteStore
-from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG
+from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
 from tests.faults import plant
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -219,3 +219,109 @@ def test_only_one_daemon_runs_on_a_data_folder(tmp_path: Path) -> None:
     finally:
         held.close()
     _single_instance(tmp_path / "gateway.lock").close()  # free again once the first one ends
+
+
+# -- faults around the files, in process --------------------------------------------------------------
+
+
+def _receipt_statuses(gateway: Gateway) -> list[str]:
+    return [r.findtext("k:Status", namespaces=KV) or "" for r in gateway.receipts()]
+
+
+def test_a_stranger_at_the_archive_path_is_never_overwritten_and_the_file_waits(
+    gateway: Gateway,
+) -> None:
+    day = NOW.date().isoformat()
+    stranger = gateway.folders.archive / day / "1-lst-exempel-2026-11-24.xml"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"not the gateway's")
+    gateway.drop_and_process(EXAMPLE)
+    assert stranger.read_bytes() == b"not the gateway's"  # a clash is refused, never a replace
+    assert gateway.store.files_in_state(FileState.JUDGED), "committed, but not published over the stranger"
+    assert _receipt_statuses(gateway) == ["Godkand"]  # the receipt itself is out
+    stranger.unlink()  # a person moves it away
+    gateway.intake._publish_backoff.clear()  # not wait out the backoff in a test
+    assert gateway.intake.publish_pending() == 1
+    assert stranger.read_bytes() == EXAMPLE.read_bytes()
+    assert gateway.store.files_in_state(FileState.DONE)
+
+
+@pytest.mark.parametrize("change", ["rewritten", "deleted"])
+def test_a_file_changed_in_the_inbox_while_judged_is_not_received_and_leaves_no_claim(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    from gateway import pipeline
+
+    target = gateway.inbox / "changing.xml"
+    original = pipeline.validate_file
+    changed = []
+
+    def producer_changes_it_meanwhile(*args: object, **kwargs: object) -> object:
+        if not changed:
+            changed.append(True)
+            if change == "rewritten":
+                text = EXAMPLE.read_text(encoding="utf-8").replace("LST-2026-0412", "LST-2026-7412")
+                target.write_text(text, encoding="utf-8")
+            else:
+                target.unlink()
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "validate_file", producer_changes_it_meanwhile)
+    shutil.copyfile(EXAMPLE, target)
+    gateway.drop_and_process()
+    assert gateway.receipts() == []
+    assert gateway.store.files_in_state(FileState.CLAIMED) == []  # no claim left "in progress"
+    gateway.drop_and_process()  # the next scans see what is there now
+    gateway.drop_and_process()
+    from gateway.reporting import build_report
+
+    report = build_report(
+        gateway.store, gateway.config, period_from=NOW.date(), period_to=NOW.date(), client=None, now=NOW
+    )
+    if change == "rewritten":
+        assert _receipt_statuses(gateway) == ["Godkand"]  # the new version, once
+        assert report.total.files == 1 and report.balanced
+    else:
+        assert gateway.receipts() == [] and report.total.files == 0 and report.balanced
+    assert gateway.store.files_in_state(FileState.CLAIMED) == []
+
+
+def test_a_seal_racing_the_commit_is_not_an_attempt_and_never_quarantines(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = gateway.store
+    gateway.drop_and_process(EXAMPLE)  # the client's open journal has cases
+    original = store.record_judgement
+    races = []
+
+    def sealed_just_before(judgement: object) -> None:
+        if not races:  # `journal seal` in another process, between the verdict and its commit
+            races.append(True)
+            store.seal_journals(now=NOW, client_ids=None, manual_review=False)
+        original(judgement)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "record_judgement", sealed_just_before)
+    second = broken_copy(
+        gateway.inbox.parent,
+        {"LST-2026-04": "LST-2026-84", "2026-109": "2026-809", "2026-108": "2026-808", "501-4711": "501-8711",
+         "20261124-01": "20261124-02", "<Lopnummer>1<": "<Lopnummer>2<"},
+        name="second.xml",
+    )  # fmt: skip
+    gateway.drop_and_process(second)
+    assert races
+    (claimed,) = store.files_in_state(FileState.CLAIMED)
+    assert claimed.attempts == 0, "a lost race is not an attempt"
+    gateway.tick()
+    for candidate in gateway.source.scan():
+        gateway.intake.process(candidate, gateway.source)
+    assert _receipt_statuses(gateway) == ["Godkand", "Godkand"]
+    assert not list(gateway.folders.quarantine.iterdir())
+
+
+def test_a_journal_number_found_in_var_sent_is_never_used_again(gateway: Gateway) -> None:
+    # A store restored from a backup older than journal 3: the number is taken for good.
+    gateway.folders.sent.mkdir(parents=True, exist_ok=True)
+    (gateway.folders.sent / "lst-exempel-000003.xml").write_bytes(b"<delivered before/>")
+    gateway.drop_and_process(EXAMPLE)
+    (sealed,) = gateway.journals.seal().sealed
+    assert sealed.sequence == 4

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -191,7 +192,8 @@ def test_a_day_of_mixed_traffic_adds_up(traffic: Traffic) -> None:
 
 def _run(day: Day, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = cli.main([*args, "--config", str(day.config.path)])
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def test_report_command_writes_html_and_csv_and_exits_1_when_something_is_unaccounted(
@@ -485,3 +487,72 @@ def test_a_chain_head_kept_from_a_report_catches_a_rewrite_of_store_and_receipt_
     assert _run(day, "audit", "verify", capsys=capsys)[0] == 0  # consistent with itself ...
     code, out = _run(day, "audit", "verify", "--anchor", head, capsys=capsys)
     assert code == 1 and out.splitlines()[0] == f"BROKEN: anchor-missing: {head}"  # ... not with the anchor
+
+
+def test_audit_beside_a_delivery_never_takes_the_journal_in_flight_for_a_forgery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon publishes a journal's file a moment before it records it as built; an audit run
+    in that moment must not call the file forged (it was, 2 runs in 163, before)."""
+    import threading
+
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    day.drop_and_process(EXAMPLE)
+    day.journals.seal()
+    published = threading.Event()
+    original = SqliteStore.record_journal_built
+
+    def slowly(self: SqliteStore, *args: object, **kwargs: object) -> None:
+        published.set()  # the file is in var/sent now ...
+        time.sleep(1.5)  # ... and the record of it comes a while later
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqliteStore, "record_journal_built", slowly)
+    delivery = threading.Thread(
+        target=lambda: JournalService(
+            day.config,
+            SqliteStore(day.store.path),
+            day.folders,
+            FolderTransport(day.folders.journals),
+            clock=day.clock,
+        ).deliver_approved()
+    )
+    delivery.start()
+    assert published.wait(10)
+    code, out = _run(day, "audit", "verify", capsys=capsys)
+    delivery.join()
+    assert code == 0 and "forged" not in out, out
+
+
+def test_a_period_no_timestamp_can_hold_is_a_usage_error_not_a_traceback(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args in (("report", "--from", "0001-01-01"), ("audit", "verify", "--to", "0001-01-01")):
+        code, out = _run(traffic.day, *args, capsys=capsys)
+        assert code == 2, out
+        assert "a day between 1970-01-01 and 9999-12-30" in out and "Traceback" not in out
+
+
+def test_a_client_removed_from_the_configuration_keeps_its_open_journal_unsealed_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gw").mkdir()
+    day = Day(tmp_path / "gw")
+    day.drop_and_process(EXAMPLE)  # lst-exempel's open journal has cases
+    other = """
+[[clients]]
+id = "lst-annat"
+orgnr = "202100-6255"
+name = "Länsstyrelsen i Annat län"
+"""
+    day.config.path.write_text(
+        day.config.path.read_text(encoding="utf-8").replace(SAMPLE_CONFIG.split("[[sources]]")[0], other),
+        encoding="utf-8",
+    )
+    code, out = _run(day, "config", "check", capsys=capsys)
+    assert code == 0 and "WARNING: journal lst-exempel-j1" in out and "no longer configured" in out, out
+    code, out = _run(day, "journal", "seal", capsys=capsys)
+    assert code == 1 and "NOT sealed lst-exempel-j1: client 'lst-exempel' is no longer configured" in out, out
+    code, out = _run(day, "journal", "list", capsys=capsys)
+    assert "(open)" in out, "still open, still unnumbered"

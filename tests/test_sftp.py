@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -381,3 +382,41 @@ def test_kill_9_mid_download_and_mid_upload_loses_and_doubles_nothing(
     assert delivered == (tmp_path / "var" / "sent" / "lst-exempel-000001.xml").read_bytes()
     assert delivered.count(b"<Arende>") == 3000 * len(accepted), seed
     assert (tmp_path / "outbox" / "receipts" / "journals" / "lst-exempel-000001.xml.kvittens.xml").exists()
+
+
+def test_the_same_file_uploaded_again_after_it_was_received_gets_its_own_receipt(
+    tmp_path: Path, sshd: SshServer
+) -> None:
+    wired = Wired(tmp_path, sshd)
+    wired.put("again.xml", EXAMPLE.read_bytes())
+    wired.poll_until_received(1)
+    assert (sshd.root / "in" / "processed" / "again.xml").exists()
+    time.sleep(1.1)  # a new upload: the server shows a new modification time
+    wired.put("again.xml", EXAMPLE.read_bytes())
+    wired.poll_until_received(2)  # not tidied away as a crash leftover: a receipt of its own
+    statuses = sorted(r.findtext("k:Status", namespaces=KV) or "" for r in wired.receipts())
+    assert statuses == ["Dubblett", "Godkand"]
+    assert not (sshd.root / "in" / "again.xml").exists()
+
+
+def test_a_remote_name_that_is_not_utf8_is_answered_f01_and_never_hides_the_others(
+    tmp_path: Path, sshd: SshServer
+) -> None:
+    wired = Wired(tmp_path, sshd)
+    bad = Path(os.fsdecode(sshd.root / "in" / os.fsdecode(b"export-\xe5\xe4\xf6.xml")))  # Latin-1 åäö
+    bad.write_bytes(EXAMPLE.read_bytes())
+    sshd.chown(bad)
+    wired.put(
+        "good.xml", EXAMPLE.read_bytes().replace(b"LST-EXEMPEL-20261124-01", b"LST-EXEMPEL-20261124-09")
+    )
+    wired.poll_until_received(2)
+    receipts = {r.findtext("k:Fil/k:Namn", namespaces=KV): r for r in wired.receipts()}
+    assert receipts["export-\\xe5\\xe4\\xf6.xml"].findtext("k:Anmarkning/k:Regel", namespaces=KV) == "F01"
+    assert receipts["good.xml"].findtext("k:Status", namespaces=KV) in ("Godkand", "Dubblett")
+    # Moved away on the server under its own bytes; locally it lives under a safe name only.
+    rejected = [os.fsencode(path.name) for path in (sshd.root / "in" / "rejected").iterdir()]
+    assert rejected == [b"export-\xe5\xe4\xf6.xml"]
+    assert [p for p in wired.folders.staging.iterdir() if p.is_file()] == []
+    local_names = [p.name for p in wired.folders.var.rglob("*")]
+    assert all(name.encode("utf-8", "surrogatepass").isascii() or name.isprintable() for name in local_names)
+    assert not any("\udce5" in name for name in local_names)

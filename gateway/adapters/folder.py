@@ -28,7 +28,14 @@ from watchdog.observers import Observer
 
 from gateway.adapters import Candidate
 from gateway.errors import FileUnavailableError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
-from gateway.fsutil import copy_new, display_name, fsync_folder, is_valid_text, sha256_file
+from gateway.fsutil import (
+    copy_new,
+    display_name,
+    fsync_folder,
+    is_valid_text,
+    remove_stale_temporaries,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +377,7 @@ class FolderTransport:
         target = self.folder / name
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.folder)  # what a delivery killed mid-copy left behind
             try:
                 with local.open("rb") as journal:
                     copy_new(journal, target, mode=self._mode)

@@ -30,6 +30,10 @@ class CaseStatus(enum.Enum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
 
+    # Members are singletons: hashing by identity (in C) instead of Enum's hash of the name (in
+    # Python) keeps the per-case tallies cheap.
+    __hash__ = object.__hash__
+
     @property
     def swedish(self) -> str:
         return {"accepted": "Godkand", "rejected": "Underkand", "duplicate": "Dubblett"}[self.value]
@@ -192,11 +196,10 @@ def ore_of(kronor: Decimal) -> int:
     """
     try:
         ore = kronor * 100
-        if not ore.is_finite() or ore != ore.to_integral_value() or abs(ore) > MAX_ORE:
-            return 0
-        return int(ore)
-    except InvalidOperation:
+        whole = int(ore)  # ValueError for NaN, OverflowError for an infinity
+    except (InvalidOperation, ValueError, OverflowError):
         return 0
+    return whole if whole == ore and -MAX_ORE <= whole <= MAX_ORE else 0
 
 
 def _sort_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -310,7 +313,8 @@ class FileJudge:
         self.totals.claim_count += len(case.claims)
         self.totals.capital_sum += capital
 
-        repeated_in_file = case.reference in state.references
+        # One look-up that also records the first case with this reference.
+        repeated_in_file = state.references.setdefault(case.reference, case.index) != case.index
         status = CaseStatus.ACCEPTED
         if any(f.severity is Severity.ERROR for f in findings):
             status = CaseStatus.REJECTED
@@ -318,8 +322,6 @@ class FileJudge:
             # the same content" half: the case is a duplicate, not an error to fix.
             if not repeated_in_file and any(f.code == "A04" for f in findings):
                 status = CaseStatus.DUPLICATE
-        if not repeated_in_file:
-            state.references[case.reference] = case.index
         if status is CaseStatus.ACCEPTED:
             for claim in case.claims:
                 if claim.reference:
