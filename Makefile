@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean sshd chromium screenshot
+.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ sshd:
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-test: $(STAMP) lint typecheck sshd chromium
+# The fault tests hold the store's lock from a real sqlite3 process (Debian's sqlite3): install it when missing.
+sqlite3:
+	@command -v sqlite3 >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3)
+
+test: $(STAMP) lint typecheck sshd chromium sqlite3
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -49,6 +49,10 @@ MAX_CATCH_UP_REPORTS = 31
 MISFIRE_GRACE_SECONDS = 6 * 3600
 #: How often to look while a producer has a file under a temporary name.
 RENAME_POLL_SECONDS = 0.1
+#: How long a start waits for the data folder's lock (a `status` holds it for an instant).
+LOCK_WAIT_SECONDS = 2.0
+#: How often claims of files that left their source are looked for.
+VANISHED_CHECK_SECONDS = 60.0
 #: The loop never spins faster than this, whatever it waits for.
 MIN_WAIT_SECONDS = 0.02
 #: How long the daemon waits for another process's write lock on the store before it pauses
@@ -126,11 +130,18 @@ def _single_instance(path: Path) -> TextIO:
     (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
     """
     handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            # `status` takes a shared lock for an instant to see whether a daemon runs: wait that
+            # out. Another daemon holds its lock for as long as it runs.
+            if time.monotonic() > deadline:
+                handle.close()
+                raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
+            time.sleep(0.05)
     try:
         handle.seek(0)
         handle.truncate()
@@ -166,6 +177,8 @@ class Daemon:
         self._journals: JournalService | None = None
         self._sources: list[Source] = []
         self._started_up = False
+        self._behind_checked = False
+        self._next_vanished_check = 0.0
         self._store_failing = False
         self._started_at = clock()
         self._scheduler: BackgroundScheduler | None = None
@@ -247,14 +260,20 @@ class Daemon:
             log.warning("the store cannot be opened yet (%s): it is checked once it can", error)
             return
         try:
-            ahead = files_ahead_of_store(store, self.folders, self._zone)
-        finally:
-            store.close()
-        if ahead:
+            self._check_store_not_behind(store)
+        except StoreBehindError:
             if not existed:
                 for suffix in ("", "-wal", "-shm"):  # the empty store this start created
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
-            raise StoreBehindError(describe_refusal(ahead, path))
+            raise
+        finally:
+            store.close()
+
+    def _check_store_not_behind(self, store: SqliteStore) -> None:
+        ahead = files_ahead_of_store(store, self.folders, self._zone)
+        self._behind_checked = True
+        if ahead:
+            raise StoreBehindError(describe_refusal(ahead, store.path))
 
     def _start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=self._zone)
@@ -286,6 +305,8 @@ class Daemon:
             try:
                 self._one_iteration()
                 self.pauses.succeeded("daemon")
+            except StoreBehindError:
+                raise  # found once the store could be opened: the start is refused after all
             except Exception as error:
                 # The daemon never dies: an error nobody foresaw is told once, then retried slower.
                 if self.pauses.paused("daemon") is None:
@@ -368,6 +389,8 @@ class Daemon:
         """What a start does once the store can be used: finish interrupted files, run missed jobs."""
         assert self._intake is not None
         try:
+            if not self._behind_checked:  # the store could not be opened when the daemon started
+                self._check_store_not_behind(store)
             recovered = self._intake.recover()
             if recovered:
                 log.info("finished %d file(s) that a previous run had committed", recovered)
@@ -412,6 +435,9 @@ class Daemon:
             if paused is not None and paused.folder:
                 probe_writable(Path(paused.folder))
             intake.publish_pending()
+            if time.monotonic() >= self._next_vanished_check:
+                self._next_vanished_check = time.monotonic() + VANISHED_CHECK_SECONDS
+                intake.abandon_vanished()
             for source in self._sources:
                 if self._stop.is_set():
                     return

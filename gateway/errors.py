@@ -11,7 +11,8 @@
     │       │                      elsewhere, a full disk, an I/O error, a damaged page): pause
     │       │                      and try again (exit code 2 for a command)
     │       └── StoreMissingError  no store where the configuration points, or one that needs
-    │                              an upgrade a read-only command may not do (exit code 2)
+    │           │                  an upgrade a read-only command may not do (exit code 2)
+    │           └── StoreOutdatedError  the store is of an older schema: the daemon migrates it
     ├── OutputError                a folder the gateway writes (outbox/, var/) refused a write:
     │                              full, read-only, gone: pause and retry; never the file's fault
     ├── SourceError                a source cannot be listed (transient: retried with backoff)
@@ -59,6 +60,10 @@ class StoreUnavailableError(StoreError):
 
 class StoreMissingError(StoreUnavailableError):
     """There is no store to read, or it needs a migration that only the daemon may run."""
+
+
+class StoreOutdatedError(StoreMissingError):
+    """The store has an older schema: the daemon migrates it at start; read-only commands do not."""
 
 
 class OutputError(GatewayError):

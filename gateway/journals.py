@@ -327,6 +327,7 @@ class JournalService:
         self._folders.sent.mkdir(parents=True, exist_ok=True, mode=0o700)
         remove_stale_temporaries(self._folders.sent)  # what a build killed midway left behind
         document = temporary_name(local)
+        temporary = temporary_name(local) if packaged else document
         try:
             write_private(
                 document,
@@ -334,19 +335,17 @@ class JournalService:
                 mode=self._file_mode,
             )
             if packaged:
-                temporary = temporary_name(local)
                 try:
                     self._package(record, document, temporary, built_at)
                 finally:
                     document.unlink()
-            else:
-                temporary = document
             try:
                 publish(temporary, local)
             except FileExistsError:
                 temporary.unlink()  # written meanwhile by another process delivering it: adopted
         except BaseException:
             document.unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
 
     def _package(self, record: JournalRecord, document: Path, target: Path, built_at: datetime) -> None:

@@ -25,7 +25,13 @@ from gateway.config import GatewayConfig
 from gateway.consistency import describe_refusal, files_ahead_of_store
 from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.domain.identity import mask_identities, mask_identity
-from gateway.errors import ConfigError, StoreError, StoreMissingError, StoreUnavailableError
+from gateway.errors import (
+    ConfigError,
+    StoreError,
+    StoreMissingError,
+    StoreOutdatedError,
+    StoreUnavailableError,
+)
 from gateway.fsutil import display_name
 from gateway.journals import JournalService
 from gateway.logs import setup_logging
@@ -81,13 +87,19 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
         except (ConfigError, OSError) as error:
             problems.append(str(error))
     warnings: list[str] = []
+    outdated = None
     try:
         store = open_store(config, read_only=True)
+    except StoreOutdatedError as error:
+        store, outdated = None, error  # the daemon migrates it at start; compared with the files then
     except StoreMissingError:
         store = None  # no store yet: the first start creates it (unless the folders say one was lost)
-    ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
-    if ahead:
-        problems.append(describe_refusal(ahead, store_path(config)))
+    if outdated is not None:
+        warnings.append(f"{outdated}; the daemon does so when it starts")
+    else:
+        ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
+        if ahead:
+            problems.append(describe_refusal(ahead, store_path(config)))
     if store is not None:
         try:
             configured = {client.id for client in config.clients}

@@ -231,6 +231,9 @@ class _CaseSpool:
                 protected=protected == "1",
             )
 
+    def flush(self) -> None:
+        self._file.flush()
+
     def close(self) -> None:
         self._file.close()
 
@@ -259,8 +262,10 @@ class FileWait:
 FILE_WAIT_BACKOFF = Backoff(base_seconds=1.0, max_seconds=300.0)
 #: Backoff before the next attempt at a file the gateway failed on (a failure that counts).
 FILE_RETRY_BACKOFF = Backoff(base_seconds=1.0, max_seconds=300.0)
-#: A commit that lost a race with another writer (a seal, another node) is simply done again.
+#: A commit that lost a race with another writer (a seal, another node) is simply done again ...
 CONFLICT_RETRY_SECONDS = 0.2
+#: ... this many times in a row; beyond, the conflict is taken as the file's own and counts.
+MAX_CONFLICTS = 5
 #: Files a source lists as `FileWait` in `status` at most.
 MAX_WAITS_SHOWN = 100
 
@@ -305,6 +310,8 @@ class Intake:
         self._unreleased: dict[int, str] = {}
         # Committed files whose publishing failed: file id -> (failures, next try on our clock).
         self._publish_backoff: dict[int, tuple[int, float]] = {}
+        # Conflicts in a row per file (a constraint that fails every time is the file's fault).
+        self._conflicts: dict[int, int] = {}
         self._incoming = folders.staging / f".incoming-{os.getpid()}"
 
     # -- what `status` shows --------------------------------------------------------------------
@@ -331,20 +338,25 @@ class Intake:
             self._file_waits(candidate, source, unavailable)
             return None
         self._waits.pop(key, None)
-        done = self._store.done_file(
+        received = self._store.received_file(
             source=candidate.source, path=_recorded(candidate), sha256=sha256, identity=candidate.identity
         )
-        if done is not None:
+        if received is not None:
+            self._incoming.unlink(missing_ok=True)
+            if received.state is FileState.JUDGED:
+                # Its verdict is committed and publishing it waits (a name taken, a source that
+                # could not be tidied): the same file, never a second arrival.
+                source.hold(candidate, FILE_WAIT_BACKOFF.max_seconds)
+                return None
             # Received and receipted before, but a crash came before the source was tidied (an
             # SFTP file not yet moved away): finish that, and do not receive it a second time.
             log.info(
                 "file %s from %s was received before (%s): tidying the source",
                 candidate.name,
                 candidate.source,
-                done.status,
+                received.status,
             )
-            self._incoming.unlink(missing_ok=True)
-            source.finish(candidate, accepted=done.status in ACCEPTING)
+            source.finish(candidate, accepted=received.status in ACCEPTING)
             return None
         record = self._store.claim_file(
             source=candidate.source,
@@ -362,15 +374,14 @@ class Intake:
                 self._incoming.replace(staged)
             except OSError as error:
                 raise output_error(self._folders.staging, error) from error
-            if record.attempts > self._max_attempts:
-                return self.quarantine(record, source=source, candidate=candidate)
-            log.info(
-                "file %s from %s claimed (attempt %d, sha256 %s)",
-                record.name,
-                record.source,
-                record.attempts,
-                sha256[:12],
-            )
+            if record.attempts <= self._max_attempts:
+                log.info(
+                    "file %s from %s claimed (attempt %d, sha256 %s)",
+                    record.name,
+                    record.source,
+                    record.attempts,
+                    sha256[:12],
+                )
             return self._judge(record, candidate, source, staged)
         except (OutputError, StoreUnavailableError, SourceError) as error:
             # The environment failed, not the file: the attempt does not count.
@@ -400,7 +411,9 @@ class Intake:
         self, record: FileRecord, candidate: Candidate, source: Source, staged: Path
     ) -> IntakeResult | None:
         try:
-            if not candidate.name_is_valid:
+            if record.attempts > self._max_attempts:
+                result: IntakeResult | None = self.quarantine(record, source=source, candidate=candidate)
+            elif not candidate.name_is_valid:
                 result = self._commit_verdict(
                     record, self._name_not_utf8(record), candidate, source, spool=None
                 )
@@ -415,40 +428,52 @@ class Intake:
             return None
         except StoreConflictError as conflict:
             # Another writer (a seal, another node) moved what the verdict relied on: not the
-            # file's fault and not an attempt. It is judged again at once.
-            log.info("file %s: %s; judging it again", record.name, conflict)
-            self._give_back(record.id, str(conflict))
-            source.hold(candidate, CONFLICT_RETRY_SECONDS)
-            return None
+            # file's fault and not an attempt. It is judged again at once, unless it keeps
+            # conflicting: then the conflict is the file's own and counts.
+            conflicts = self._conflicts.get(record.id, 0) + 1
+            self._conflicts[record.id] = conflicts
+            if conflicts <= MAX_CONFLICTS:
+                log.info("file %s: %s; judging it again", record.name, conflict)
+                self._give_back(record.id, str(conflict))
+                source.hold(candidate, CONFLICT_RETRY_SECONDS)
+                return None
+            return self._failed(record, candidate, source, conflict)
         except IncompleteFileError as error:
             return self._incomplete(record, error, source=source, candidate=candidate)
         except (OutputError, StoreUnavailableError, SourceError):
             raise
         except Exception as error:
-            # Permanent problems with the content are findings, not exceptions: anything here is
-            # the gateway's own failure on this file. It stays claimed; after max_attempts it goes
-            # to quarantine, and the daemon goes on with the next file.
-            if self._store.file(record.id).state is not FileState.CLAIMED:
-                # Failed after the commit: the verdict stands; publishing is retried on its own.
-                log.warning("file %s: publishing its receipt failed (%s); tried again", record.name, error)
-                return None
-            reason = f"{type(error).__name__}: {error}"
-            self._store.record_failure(record.id, reason)
-            self._store.log_event("file-failed", record.name, reason, now=self._clock())
-            log.error(
-                "file %s failed on attempt %d of %d: %s",
-                record.name,
-                record.attempts,
-                self._max_attempts,
-                reason,
-                exc_info=not isinstance(error, FileTimeoutError),
-            )
-            if record.attempts >= self._max_attempts:
-                return self.quarantine(self._store.file(record.id), source=source, candidate=candidate)
-            source.hold(candidate, FILE_RETRY_BACKOFF.delay(record.attempts))
-            return None
+            return self._failed(record, candidate, source, error)
         self._first_incomplete.pop((candidate.source, candidate.location), None)
+        self._conflicts.pop(record.id, None)
         return result
+
+    def _failed(
+        self, record: FileRecord, candidate: Candidate, source: Source, error: Exception
+    ) -> IntakeResult | None:
+        """The gateway's own failure on this file, which counts. (Permanent problems with the
+        content are findings, not exceptions: anything here is the gateway failing on this file.)
+        It stays claimed; after max_attempts it goes to quarantine, and the daemon goes on."""
+        if self._store.file(record.id).state is not FileState.CLAIMED:
+            # Failed after the commit: the verdict stands; publishing is retried on its own.
+            log.warning("file %s: publishing its receipt failed (%s); tried again", record.name, error)
+            source.hold(candidate, FILE_WAIT_BACKOFF.max_seconds)
+            return None
+        reason = f"{type(error).__name__}: {error}"
+        self._store.record_failure(record.id, reason)
+        self._store.log_event("file-failed", record.name, reason, now=self._clock())
+        log.error(
+            "file %s failed on attempt %d of %d: %s",
+            record.name,
+            record.attempts,
+            self._max_attempts,
+            reason,
+            exc_info=not isinstance(error, FileTimeoutError | StoreConflictError),
+        )
+        if record.attempts >= self._max_attempts:
+            return self.quarantine(self._store.file(record.id), source=source, candidate=candidate)
+        source.hold(candidate, FILE_RETRY_BACKOFF.delay(record.attempts))
+        return None
 
     def _file_waits(self, candidate: Candidate, source: Source, unavailable: FileUnavailableError) -> None:
         """A file that cannot be taken now: held with a backoff, told once per cause."""
@@ -554,6 +579,10 @@ class Intake:
                     raise IncompleteFileError("the XML ends before the root element is closed")
                 if report.verdict.accepted_count:
                     self._keep_attachments(staged)
+                try:
+                    spool.flush()  # a full disk shows here, not in the middle of the commit
+                except OSError as error:
+                    raise output_error(self._folders.spool, error) from error
                 return self._commit_verdict(record, report, candidate, source, spool=spool)
         finally:
             spool.close()
@@ -728,16 +757,17 @@ class Intake:
             self._publish_failed(file_id, error)
         except OSError as error:
             self._publish_failed(file_id, error)
-            raise output_error(self._folders.var, error) from error
+            raise output_error(_folder_of(error, self._folders.var), error) from error
 
-    def publish_pending(self) -> int:
+    def publish_pending(self, *, now: bool = False) -> int:
         """Publish every committed file whose publishing failed or was cut short (at start, and
-        then on every round with a backoff per file). Returns how many were finished."""
+        then on every round with a backoff per file; ``now``: whatever the backoff). Returns how
+        many were finished."""
         finished = 0
-        now = time.monotonic()
+        moment = time.monotonic()
         for record in self._store.files_in_state(FileState.JUDGED):
             _, next_try = self._publish_backoff.get(record.id, (0, 0.0))
-            if next_try > now:
+            if next_try > moment and not now:
                 continue
             try:
                 self._publish(record.id, None, None)
@@ -746,7 +776,7 @@ class Intake:
                 continue
             except OSError as error:
                 self._publish_failed(record.id, error)
-                raise output_error(self._folders.var, error) from error
+                raise output_error(_folder_of(error, self._folders.var), error) from error
             finished += 1
         return finished
 
@@ -900,17 +930,44 @@ class Intake:
     def recover(self) -> int:
         """Finish every file that was committed but not yet published; drop stale temporaries and
         staged copies of files that were never committed (they are copied in again)."""
-        finished = self.publish_pending()
-        judged = {str(record.id) for record in self._store.files_in_state(FileState.JUDGED)}
+        finished = self.publish_pending(now=True)
+        judged = self._store.files_in_state(FileState.JUDGED)
+        # A committed file's temporary receipt and staged copy are all there is of them until
+        # they are published: kept, whatever happened to publishing just now.
+        kept_receipts = {_temporary_receipt(Path(r.receipt_path)) for r in judged if r.receipt_path}
+        kept_staged = {str(r.id) for r in judged}
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
-            stale.unlink(missing_ok=True)
+            if stale not in kept_receipts:
+                stale.unlink(missing_ok=True)
         for folder in self._folders.written():
             remove_stale_temporaries(folder)
         if self._folders.staging.is_dir():
             for entry in self._folders.staging.iterdir():
-                if entry.is_file() and entry.name not in judged:
+                if entry.is_file() and entry.name not in kept_staged:
                     entry.unlink(missing_ok=True)
         return finished
+
+    def abandon_vanished(self) -> int:
+        """Drop the claims of files that failed (an attempt counted) and then left their source
+        before they were tried again: they would otherwise stay "in progress" for ever."""
+        dropped = 0
+        for record in self._store.files_in_state(FileState.CLAIMED):
+            source = self._sources.get(record.source)
+            if source is None or record.source_identity is None:
+                continue
+            if not source.unchanged(_candidate_of(record)):
+                self._store.abandon_claim(record.id, "left its source before its verdict", now=self._clock())
+                self._staged(record.id).unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
+
+def _folder_of(error: OSError, default: Path) -> Path:
+    """The folder an OSError is about (its file's folder), so that a pause names the right one."""
+    if error.filename:
+        named = Path(os.fsdecode(error.filename))
+        return named if named.is_dir() else named.parent
+    return default
 
 
 def _recorded(candidate: Candidate) -> str:

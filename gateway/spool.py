@@ -10,6 +10,7 @@ to clean up after a crash).
 
 from __future__ import annotations
 
+import errno
 import pickle
 import sqlite3
 import tempfile
@@ -68,6 +69,12 @@ def _unpack(packed: tuple[Any, ...]) -> CaseOutcome:
         claims,
         protected,
     )
+
+
+def _as_os_error(error: sqlite3.Error) -> OSError:
+    """The spill table's failure is its folder's: a full or failing disk, not the file's fault."""
+    full = "full" in str(error).lower()
+    return OSError(errno.ENOSPC if full else errno.EIO, f"spilling references to disk: {error}")
 
 
 class Spill:
@@ -187,11 +194,14 @@ class SpillingMap(dict[str, _V]):
             # A file of our own, unlinked at once: SQLite keeps its own pages bounded (its cache).
             handle = tempfile.NamedTemporaryFile(dir=self._folder, suffix=".keys", delete=False)  # noqa: SIM115
             handle.close()
-            self._db = sqlite3.connect(handle.name, isolation_level=None)
-            Path(handle.name).unlink()
-            self._db.execute("PRAGMA journal_mode = OFF")
-            self._db.execute("PRAGMA synchronous = OFF")
-            self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, value) WITHOUT ROWID")
+            try:
+                self._db = sqlite3.connect(handle.name, isolation_level=None)
+                Path(handle.name).unlink()
+                self._db.execute("PRAGMA journal_mode = OFF")
+                self._db.execute("PRAGMA synchronous = OFF")
+                self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, value) WITHOUT ROWID")
+            except sqlite3.Error as error:
+                raise _as_os_error(error) from error
         return self._db
 
     def _spilled_value(self, key: str) -> Any:
@@ -207,7 +217,10 @@ class SpillingMap(dict[str, _V]):
             return _MISSING
         found = self._pending.get(key, _MISSING)
         if found is _MISSING:
-            row = self._table().execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._table().execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
+            except sqlite3.Error as error:
+                raise _as_os_error(error) from error
             if row is not None:
                 found = row[0]
         return found

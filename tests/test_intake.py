@@ -325,3 +325,85 @@ def test_a_journal_number_found_in_var_sent_is_never_used_again(gateway: Gateway
     gateway.drop_and_process(EXAMPLE)
     (sealed,) = gateway.journals.seal().sealed
     assert sealed.sequence == 4
+
+
+def test_a_judged_file_whose_source_cannot_be_tidied_is_never_received_a_second_time(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.errors import SourceError
+
+    def refuse(candidate: object, *, accepted: bool) -> None:
+        raise SourceError("the inbox is read-only just now")
+
+    monkeypatch.setattr(gateway.source, "finish", refuse)
+    gateway.drop_and_process(EXAMPLE)
+    for _ in range(3):  # the file is still in the inbox and stable: listed again and again
+        gateway.tick()
+        for candidate in gateway.source.scan():
+            gateway.intake.process(candidate, gateway.source)
+        gateway.tick()
+    assert _receipt_statuses(gateway) == ["Godkand"], "one receipt, no Dubblett of itself"
+    monkeypatch.undo()
+    gateway.intake._publish_backoff.clear()
+    restarted = Intake(
+        gateway.config, gateway.store, gateway.folders, clock=lambda: NOW, sources={"erp": gateway.source}
+    )
+    assert restarted.publish_pending() == 1
+    assert not list(gateway.inbox.iterdir()) and _receipt_statuses(gateway) == ["Godkand"]
+
+
+def test_recovery_keeps_a_committed_files_temporary_receipt_when_publishing_it_must_wait(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Intake, "_publish", lambda self, file_id, *args: None)  # killed after the commit
+    gateway.drop_and_process(EXAMPLE)
+    monkeypatch.undo()
+    (temporary,) = gateway.folders.receipts.glob("*/.*.kvittens.xml.tmp")
+    final = temporary.with_name(temporary.name[1:].removesuffix(".tmp"))
+    final.write_bytes(b"a stranger at the receipt's name")
+    restarted = Intake(
+        gateway.config, gateway.store, gateway.folders, clock=lambda: NOW, sources={"erp": gateway.source}
+    )
+    assert restarted.recover() == 0  # cannot publish over the stranger: waits ...
+    assert temporary.exists(), "... and the committed receipt is kept, not swept away as a leftover"
+    final.unlink()
+    assert restarted.recover() == 1
+    assert _receipt_statuses(gateway) == ["Godkand"]
+
+
+def test_the_source_entry_is_removed_only_while_it_is_the_file_taken(gateway: Gateway) -> None:
+    target = gateway.inbox / "export.xml"
+    shutil.copyfile(EXAMPLE, target)
+    gateway.source.scan()
+    gateway.tick()
+    (candidate,) = gateway.source.scan()
+    newer = gateway.inbox / ".export.xml.part"
+    newer.write_bytes(b"<the producer's next version/>")
+    newer.rename(target)  # put in place under the same name just before the tidying
+    gateway.source.finish(candidate, accepted=True)
+    assert target.read_bytes() == b"<the producer's next version/>"
+    assert [p.name for p in gateway.inbox.iterdir()] == ["export.xml"]
+
+
+def test_a_start_waits_out_a_status_looking_at_the_lock(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    from gateway.daemon import _single_instance
+
+    lock = tmp_path / "gateway.lock"
+    lock.touch()
+    looking = threading.Event()
+
+    def status_looks() -> None:
+        with lock.open() as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            looking.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=status_looks)
+    thread.start()
+    looking.wait(5)
+    _single_instance(lock).close()  # not "another inkasso-gateway is running"
+    thread.join()

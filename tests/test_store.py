@@ -299,3 +299,27 @@ def test_a_store_of_schema_2_is_migrated_and_its_files_still_add_up(tmp_path: Pa
     assert (old.case_count, old.accepted_count, old.rejected_count, old.duplicate_count) == (3, 2, 1, 0)
     assert (old.capital_in_ore, old.accepted_capital_ore) == (15000, 15000)
     assert store.file_findings(old.id) == []
+
+
+def test_config_check_on_a_store_of_an_older_schema_leaves_the_migration_to_the_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upgrade: `config check` runs before the new daemon starts (the unit's ExecStartPre)."""
+    from gateway import cli
+    from tests.conftest import SAMPLE_CONFIG
+
+    (tmp_path / "gateway.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    with sqlite3.connect(tmp_path / "var" / "gateway.db") as db:  # as the previous release left it
+        for script in MIGRATIONS[:4]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("PRAGMA user_version = 4")
+    code = cli.main(["config", "check", "--config", str(tmp_path / "gateway.toml")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "schema version 4, older than this gateway" in out and "the daemon does so when it starts" in out
+    code = cli.main(["status", "--config", str(tmp_path / "gateway.toml")])  # read-only: never migrates
+    assert code == 2 and "start the daemon once to migrate it" in capsys.readouterr().err
+    assert SqliteStore(tmp_path / "var" / "gateway.db").schema_version() == len(MIGRATIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import hashlib
 import logging
 import os
 import stat
@@ -250,25 +251,43 @@ class FolderSource:
     def finish(self, candidate: Candidate, *, accepted: bool) -> None:
         """Remove the inbox entry (only if it is still the file taken) and its done-marker.
 
-        Raises SourceError when the folder refuses (the file stays and is tidied later)."""
-        self._stability.forget(Path(candidate.location).name)
+        The entry is first renamed aside (one atomic step) and only then compared with what was
+        taken: a producer who puts a new version under the same name at that very moment gets it
+        back, instead of losing it to an unlink. Raises SourceError when the folder refuses (the
+        file stays, and is tidied later)."""
+        path = Path(candidate.location)
+        self._stability.forget(path.name)
+        # Named after the file, so that a crash between the two steps is finished next time.
+        key = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+        aside = path.with_name(f".gateway-taking-{key}.tmp")
         try:
-            if self.unchanged(candidate):
-                Path(candidate.location).unlink()
-                fsync_folder(self.folder)
-            elif os.path.lexists(candidate.location):
-                log.info(
-                    "source %s: %s was replaced by a new version after it was taken; the new one is "
-                    "taken on its own",
-                    self.name,
-                    candidate.name,
-                )
+            if aside.exists():
+                self._settle_aside(aside, path, candidate)
+            try:
+                path.rename(aside)
+            except FileNotFoundError:
+                pass  # gone already (removed before a crash cut the tidying short)
+            else:
+                self._settle_aside(aside, path, candidate)
             if self._done_marker:
                 (Path(candidate.location + self._done_marker)).unlink(missing_ok=True)
         except OSError as error:
             raise SourceError(
                 f"{self.folder}: cannot remove {candidate.name} after its receipt: {error.strerror or error}"
             ) from error
+
+    def _settle_aside(self, aside: Path, path: Path, candidate: Candidate) -> None:
+        """Remove the file renamed aside if it is the one taken; else give it its name back."""
+        if local_identity(aside.lstat()) == candidate.identity:
+            aside.unlink()
+        else:
+            log.info(
+                "source %s: %s was replaced by a new version after it was taken; the new one is taken on its own",
+                self.name,
+                candidate.name,
+            )
+            _put_back(aside, path)
+        fsync_folder(self.folder)
 
     def hold(self, candidate: Candidate, seconds: float) -> None:
         self._stability.hold(Path(candidate.location).name, seconds)
@@ -283,6 +302,19 @@ class FolderSource:
 
     def end_batch(self) -> None:
         """Nothing to close for a local folder."""
+
+
+def _put_back(aside: Path, path: Path) -> None:
+    """Give a file renamed aside its name again, never over a newer one that took the name."""
+    for attempt in range(100):
+        target = path if attempt == 0 else path.with_name(f"{path.stem}.{attempt}{path.suffix}")
+        try:
+            os.link(aside, target)
+        except FileExistsError:
+            continue
+        aside.unlink()
+        return
+    raise FileExistsError(f"no free name for {path} beside it")
 
 
 def _unavailable(candidate: Candidate, error: OSError) -> FileUnavailableError:

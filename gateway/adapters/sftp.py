@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import logging
 import os
 import socket
@@ -153,6 +154,10 @@ def _remote(folder: str, name: str) -> str:
 def _wire(path: str) -> bytes:
     """A remote path as the bytes the server knows it by (names that were not UTF-8 included)."""
     return path.encode("utf-8", "surrogateescape")
+
+
+def _key(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def remote_identity(size: int, mtime: int) -> str:
@@ -357,20 +362,30 @@ class SftpSource:
         name = candidate.location.rpartition("/")[2]
         self._stability.forget(name)
         try:
-            if not self.unchanged(candidate):
-                return  # gone already (a retry after a crash), or a new upload: its own arrival
             sftp = self._open()
             if self._after == "delete":
-                sftp.remove(_wire(candidate.location))
-                return
-            folder = _remote(self.endpoint.remote_dir, PROCESSED_FOLDER if accepted else REJECTED_FOLDER)
-            with contextlib.suppress(OSError):
-                sftp.mkdir(folder, 0o700)
-            target = _remote(folder, name)
-            with contextlib.suppress(OSError):
-                sftp.stat(_wire(target))
-                target = _remote(folder, f"{int(time.time())}-{name}")  # never overwrite an earlier one
+                target = _remote(self.endpoint.remote_dir, f".gateway-taking-{_key(name)}.part")
+            else:
+                folder = _remote(self.endpoint.remote_dir, PROCESSED_FOLDER if accepted else REJECTED_FOLDER)
+                with contextlib.suppress(OSError):
+                    sftp.mkdir(folder, 0o700)
+                target = _remote(folder, name)
+                with contextlib.suppress(OSError):
+                    sftp.stat(_wire(target))
+                    target = _remote(folder, f"{int(time.time())}-{name}")  # never overwrite an earlier one
+            # Moved first (one atomic step), compared after: a new upload under the same name at
+            # that very moment is given its name back instead of being tidied away unreceived.
             sftp.posix_rename(_wire(candidate.location), _wire(target))
+            moved = sftp.stat(_wire(target))
+            if remote_identity(moved.st_size or 0, moved.st_mtime or 0) != candidate.identity:
+                log.info(
+                    "source %s: %s was uploaded again after it was taken: left for its own turn",
+                    self.name,
+                    candidate.name,
+                )
+                sftp.posix_rename(_wire(target), _wire(candidate.location))
+            elif self._after == "delete":
+                sftp.remove(_wire(target))
         except FileNotFoundError:
             return  # already moved: a retry after a crash
         except SourceError:

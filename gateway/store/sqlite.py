@@ -29,7 +29,13 @@ from urllib.parse import quote
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
-from gateway.errors import StoreConflictError, StoreError, StoreMissingError, StoreUnavailableError
+from gateway.errors import (
+    StoreConflictError,
+    StoreError,
+    StoreMissingError,
+    StoreOutdatedError,
+    StoreUnavailableError,
+)
 from gateway.store import (
     CaseMismatch,
     FileRecord,
@@ -344,16 +350,18 @@ class SqliteStore:
         except BaseException:
             db.close()
             raise
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             db.close()
-            newer = (
-                "newer than this gateway (upgrade the gateway)"
-                if version > SCHEMA_VERSION
-                else (
-                    "older than this gateway: start the daemon once to migrate it (a read-only command never does)"
-                )
+            raise StoreMissingError(
+                f"the store {path} has schema version {version}, newer than this gateway ({SCHEMA_VERSION}): "
+                "upgrade the gateway"
             )
-            raise StoreMissingError(f"the store {path} has schema version {version}, {newer}")
+        if version < SCHEMA_VERSION:
+            db.close()
+            raise StoreOutdatedError(
+                f"the store {path} has schema version {version}, older than this gateway ({SCHEMA_VERSION}): "
+                "start the daemon once to migrate it (a read-only command never does)"
+            )
         db.execute("PRAGMA query_only = ON")
         return db
 
@@ -557,13 +565,15 @@ class SqliteStore:
             raise StoreError(f"no file with id {file_id}")
         return self._file(row)
 
-    def done_file(self, *, source: str, path: str, sha256: str, identity: str | None) -> FileRecord | None:
+    def received_file(
+        self, *, source: str, path: str, sha256: str, identity: str | None
+    ) -> FileRecord | None:
         """The file from this source at this place, with these bytes and as the source showed it
-        then, already fully received: a leftover the source was not tidied of (a crash came in
-        between), not a new arrival. The same bytes uploaded again are another identity."""
+        then, already judged: a leftover in the source (a crash came before it was tidied, or
+        tidying it waits), not a new arrival. The same bytes uploaded again are another identity."""
         row = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? AND state = 'done' "
-            "AND source_identity IS ? ORDER BY id DESC LIMIT 1",
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? "
+            "AND state IN ('judged', 'done') AND source_identity IS ? ORDER BY id DESC LIMIT 1",
             (source, path, sha256, identity),
         ).fetchone()
         return None if row is None else self._file(row)
