@@ -27,7 +27,7 @@ OUTCOMES_IN_MEMORY = 10_000
 #: References kept in a dict before the rest go to a temporary SQLite table.
 KEYS_IN_MEMORY = 20_000
 #: New spilled references written to the table at a time.
-PENDING_BATCH = 2_000
+PENDING_BATCH = 8_192
 #: Bits of the Bloom filter in front of the table (2 MiB): with 2 hashes, about 1.4 % false
 #: "maybe"s at a million references (each then costs one lookup in the table).
 BLOOM_BITS = 16 * 1024 * 1024
@@ -181,6 +181,7 @@ class SpillingMap(dict[str, _V]):
         self._pending: dict[str, Any] = {}
         self._bloom: bytearray | None = None
         self._spilled = 0
+        self._last_miss: str | None = None
 
     @classmethod
     def taking(cls, entries: dict[str, _V], folder: Path | None) -> SpillingMap[_V]:
@@ -207,13 +208,17 @@ class SpillingMap(dict[str, _V]):
     def _spilled_value(self, key: str) -> Any:
         """The value of a spilled key, or _MISSING. Two positions in a Bloom filter, from Python's
         own string hash (salted per process: the filter never leaves it), rule most keys out
-        without the table; written flat, for it runs for every reference of a big file."""
+        without the table; written flat, for it runs for every reference of a big file. The rules
+        ask about the same new key twice in a row (a rule, then the judge): the last miss is kept."""
+        if key is self._last_miss:
+            return _MISSING
         bloom = self._bloom
         if bloom is None:
             return _MISSING
         value = hash(key)
         a, b = (value & 0xFFFFFFFF) % BLOOM_BITS, ((value >> 32) & 0xFFFFFFFF) % BLOOM_BITS
         if not (bloom[a >> 3] & (1 << (a & 7)) and bloom[b >> 3] & (1 << (b & 7))):
+            self._last_miss = key
             return _MISSING
         found = self._pending.get(key, _MISSING)
         if found is _MISSING:
@@ -223,6 +228,8 @@ class SpillingMap(dict[str, _V]):
                 raise _as_os_error(error) from error
             if row is not None:
                 found = row[0]
+        if found is _MISSING:
+            self._last_miss = key
         return found
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -249,6 +256,7 @@ class SpillingMap(dict[str, _V]):
             self._spill(key, value)
 
     def _spill(self, key: str, value: Any) -> None:
+        self._last_miss = None
         if self._bloom is None:
             self._bloom = bytearray(BLOOM_BITS // 8)
         bloom = self._bloom
