@@ -369,7 +369,10 @@ def _status_facts(config: GatewayConfig) -> dict[str, Any]:
     try:
         store = open_store(config, read_only=True)
     except StoreMissingError:
-        raise
+        if not running:
+            raise
+        status["store_error"] = "no store yet: the daemon is starting and creates it"
+        return status
     except StoreUnavailableError as error:
         status["store_error"] = mask_identities(str(error))
         return status
