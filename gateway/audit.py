@@ -37,7 +37,7 @@ from gateway.formats.journal import JournalFormatError, read_journal_receipt_sha
 from gateway.formats.receipt import ReceiptFormatError, read_receipt_facts
 from gateway.fsutil import sha256_file
 from gateway.pipeline import Folders
-from gateway.store import FileRecord, FileState, JournalState
+from gateway.store import FileRecord, FileState, JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
 
 _DayFilter = Callable[[date | None], bool]
@@ -109,7 +109,7 @@ def verify(
             unseen_anchors.discard(record.receipt_sha256 or "")
             day = record.judged_at.astimezone(zone).date() if record.judged_at else None
             if in_period(day):
-                result.add(_check_receipt(record, previous, result))
+                result.add(_check_receipt(record, previous, result, folders))
             previous = record
         recorded = store.receipt_count()
         head = store.receipt_chain_head()
@@ -150,9 +150,25 @@ def verify(
     return result
 
 
-def _check_receipt(record: FileRecord, previous: FileRecord | None, result: AuditResult) -> Iterator[Break]:
+def _unreadable(path: Path, error: OSError) -> Break:
+    return Break("unreadable", str(path), f"cannot be read by this user: {error.strerror or error}")
+
+
+def _check_receipt(
+    record: FileRecord, previous: FileRecord | None, result: AuditResult, folders: Folders
+) -> Iterator[Break]:
+    """The receipt's own checks; a file this user may not read is a break, never a traceback."""
+    try:
+        yield from _receipt_checks(record, previous, result, folders)
+    except OSError as error:
+        yield _unreadable(Path(error.filename) if error.filename else folders.receipts, error)
+
+
+def _receipt_checks(
+    record: FileRecord, previous: FileRecord | None, result: AuditResult, folders: Folders
+) -> Iterator[Break]:
     assert record.receipt_path is not None
-    path = Path(record.receipt_path)
+    path = folders.located(record.receipt_path)
     if not path.exists() and record.state is FileState.JUDGED:
         path = path.with_name(f".{path.name}.tmp")  # committed, not yet renamed (in flight)
     expected_previous = previous.receipt_sha256 if previous is not None else GENESIS_SHA256
@@ -190,7 +206,7 @@ def _check_receipt(record: FileRecord, previous: FileRecord | None, result: Audi
         )
     if record.final_path is None or record.state is not FileState.DONE:
         return
-    original = Path(record.final_path)
+    original = folders.located(record.final_path)
     if not original.is_file():
         yield Break("original-missing", str(original), f"the original of {path.name} is missing")
         return
@@ -209,55 +225,62 @@ def _check_journals(
     store: SqliteStore, folders: Folders, zone: ZoneInfo, in_period: _DayFilter, result: AuditResult
 ) -> Iterator[Break]:
     for journal in store.journals(states=[JournalState.DELIVERED]):
-        assert journal.delivered_at is not None
-        if not in_period(journal.delivered_at.astimezone(zone).date()):
-            continue
-        if journal.file_name is None:
-            yield Break("journal-missing", journal.journal_id, "delivered, but no file name was recorded")
-            continue
-        sent = folders.sent / journal.file_name
-        receipt = folders.journal_receipts / f"{journal.file_name}.kvittens.xml"
-        if not sent.is_file():
-            yield Break(
-                "journal-missing", str(sent), f"the sent copy of journal {journal.journal_id} is missing"
-            )
-            continue
-        result.journals += 1
-        actual = sha256_file(sent)
-        if not receipt.is_file():
-            yield Break(
-                "journal-receipt-missing",
-                str(receipt),
-                f"the journal receipt of {journal.journal_id} is missing",
-            )
-            continue
-        if journal.receipt_sha256 is not None and sha256_file(receipt) != journal.receipt_sha256:
-            yield Break(
-                "journal-receipt-altered",
-                str(receipt),
-                f"its SHA-256 is {_short(sha256_file(receipt))} but it was {_short(journal.receipt_sha256)} when "
-                "written: the journal receipt was changed",
-            )
         try:
-            with receipt.open("rb") as source:
-                recorded = read_journal_receipt_sha256(source)
-        except JournalFormatError as error:
-            yield Break("journal-receipt-unreadable", str(receipt), f"not readable as XML any more: {error}")
-            continue
-        if actual != recorded:
-            yield Break(
-                "journal-altered",
-                str(sent),
-                f"its SHA-256 is {_short(actual)} but its journal receipt {receipt.name} records "
-                f"{_short(recorded)}: the sent journal was changed",
-            )
-        elif recorded != journal.sha256:
-            yield Break(
-                "journal-altered",
-                str(sent),
-                f"it and its journal receipt say {_short(recorded)} but the journal was {_short(journal.sha256)} "
-                "when built: both were changed",
-            )
+            yield from _journal_checks(journal, folders, zone, in_period, result)
+        except OSError as error:
+            yield _unreadable(Path(error.filename) if error.filename else folders.sent, error)
+
+
+def _journal_checks(
+    journal: JournalRecord, folders: Folders, zone: ZoneInfo, in_period: _DayFilter, result: AuditResult
+) -> Iterator[Break]:
+    assert journal.delivered_at is not None
+    if not in_period(journal.delivered_at.astimezone(zone).date()):
+        return
+    if journal.file_name is None:
+        yield Break("journal-missing", journal.journal_id, "delivered, but no file name was recorded")
+        return
+    sent = folders.sent / journal.file_name
+    receipt = folders.journal_receipts / f"{journal.file_name}.kvittens.xml"
+    if not sent.is_file():
+        yield Break("journal-missing", str(sent), f"the sent copy of journal {journal.journal_id} is missing")
+        return
+    result.journals += 1
+    actual = sha256_file(sent)
+    if not receipt.is_file():
+        yield Break(
+            "journal-receipt-missing",
+            str(receipt),
+            f"the journal receipt of {journal.journal_id} is missing",
+        )
+        return
+    if journal.receipt_sha256 is not None and sha256_file(receipt) != journal.receipt_sha256:
+        yield Break(
+            "journal-receipt-altered",
+            str(receipt),
+            f"its SHA-256 is {_short(sha256_file(receipt))} but it was {_short(journal.receipt_sha256)} when "
+            "written: the journal receipt was changed",
+        )
+    try:
+        with receipt.open("rb") as source:
+            recorded = read_journal_receipt_sha256(source)
+    except JournalFormatError as error:
+        yield Break("journal-receipt-unreadable", str(receipt), f"not readable as XML any more: {error}")
+        return
+    if actual != recorded:
+        yield Break(
+            "journal-altered",
+            str(sent),
+            f"its SHA-256 is {_short(actual)} but its journal receipt {receipt.name} records "
+            f"{_short(recorded)}: the sent journal was changed",
+        )
+    elif recorded != journal.sha256:
+        yield Break(
+            "journal-altered",
+            str(sent),
+            f"it and its journal receipt say {_short(recorded)} but the journal was {_short(journal.sha256)} "
+            "when built: both were changed",
+        )
 
 
 def _day_of(folder: Path, top: Path) -> date | None:
@@ -311,7 +334,7 @@ def _recorded_now(store: SqliteStore, folders: Folders, paths: set[str]) -> set[
         elif Path(path).parent == folders.journal_receipts:
             if store.journal_file_known(name.removesuffix(".kvittens.xml")):
                 known.add(path)
-        elif store.knows_path(path):
+        elif store.knows_path(folders.stored(Path(path))):
             known.add(path)
     return known
 
@@ -333,7 +356,7 @@ def _unrecorded(store: SqliteStore, folders: Folders, in_period: _DayFilter) -> 
             day = _day_of(path.parent, top)
             if day is not None and not in_period(day):
                 continue
-            if not store.knows_path(str(path)):
+            if not store.knows_path(folders.stored(path)):
                 yield Break(
                     kind,
                     str(path),

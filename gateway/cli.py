@@ -79,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     configured = _Parser(add_help=False)
     configured.add_argument(
-        "--config", help="gateway.toml (default: $INKASSO_GATEWAY_CONFIG, else ./gateway.toml)"
+        "--config",
+        help="gateway.toml (default: $INKASSO_GATEWAY_CONFIG, else ./gateway.toml, else "
+        "/etc/inkasso-gateway/gateway.toml)",
+    )
+    # Commands that only look can look at a copy: a data folder moved, copied or restored elsewhere.
+    looking = _Parser(add_help=False, parents=[configured])
+    looking.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="read this data folder (a copy, a restored backup) instead of the configured one; nothing is "
+        "written into it",
     )
 
     run = commands.add_parser("run", parents=[configured], help="the daemon")
@@ -89,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     journal = commands.add_parser("journal", help="list, show, seal, approve, send journals; withdraw a case")
     actions = journal.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    listing = actions.add_parser("list", parents=[configured], help="every journal with its state")
+    listing = actions.add_parser("list", parents=[looking], help="every journal with its state")
     listing.add_argument("--format", choices=("text", "json"), default="text")
-    show = actions.add_parser("show", parents=[configured], help="one journal and its cases")
+    show = actions.add_parser("show", parents=[looking], help="one journal and its cases")
     show.add_argument("journal_id", metavar="ID")
     seal = actions.add_parser(
         "seal", parents=[configured], help="seal open journals now (all, or one client's)"
@@ -114,12 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     withdraw.add_argument("--by", default=os.environ.get("USER", "operator"), metavar="NAME")
     withdraw.add_argument("--client", metavar="CLIENT", help="the client id, when several have the reference")
 
-    status = commands.add_parser("status", parents=[configured], help="sources, queue, journals, last errors")
+    status = commands.add_parser("status", parents=[looking], help="sources, queue, journals, last errors")
     status.add_argument("--format", choices=("text", "json"), default="text")
 
     report = commands.add_parser(
         "report",
-        parents=[configured],
+        parents=[looking],
         help="write the reconciliation report (HTML and CSV) to outbox/reports",
         description="Reconcile files, cases, kronor and journals for a period (default: today), write "
         "the report as HTML and CSV to the reports folder, and print a summary. Exit 1 when anything "
@@ -129,12 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--to", dest="period_to", type=_iso_date, metavar="YYYY-MM-DD")
     report.add_argument("--client", metavar="CLIENT", help="one client's files and journals only")
     report.add_argument("--format", choices=("text", "json"), default="text", help="of the printed summary")
+    report.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print the figures only; write no report files (for monitoring that polls it, or a copy)",
+    )
 
     audit = commands.add_parser("audit", help="verify receipts, originals and sent journals")
     audit_actions = audit.add_subparsers(dest="action", required=True, parser_class=_Parser)
     verify = audit_actions.add_parser(
         "verify",
-        parents=[configured],
+        parents=[looking],
         help="check the receipt chain and every original and sent journal against its receipt",
     )
     verify.add_argument("--from", dest="period_from", type=_iso_date, metavar="YYYY-MM-DD")
@@ -149,9 +165,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     trace = commands.add_parser(
-        "trace", parents=[configured], help="the whole history of a file, a case or a journal"
+        "trace", parents=[looking], help="the whole history of a file, a case or a journal"
     )
     trace.add_argument("key", metavar="FILE|CASE-REF|JOURNAL-ID")
+
+    quarantine = commands.add_parser("quarantine", help="files the gateway gave up on, and dealing with them")
+    quarantine_actions = quarantine.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    quarantine_list = quarantine_actions.add_parser(
+        "list", parents=[looking], help="quarantined files no person has dealt with yet (--all: every one)"
+    )
+    quarantine_list.add_argument("--all", action="store_true", help="also the files dealt with")
+    quarantine_list.add_argument("--format", choices=("text", "json"), default="text")
+    resolve = quarantine_actions.add_parser(
+        "resolve",
+        parents=[configured],
+        help="record that a person has dealt with a quarantined file (it stays where it is)",
+    )
+    resolve.add_argument("file_id", type=int, metavar="FILE-ID", help="the file's number (`quarantine list`)")
+    resolve.add_argument("--by", required=True, metavar="NAME")
+    resolve.add_argument(
+        "--note", required=True, metavar="TEXT", help="what was done (e.g. asked the sender to resend)"
+    )
+
+    backup = commands.add_parser(
+        "backup",
+        parents=[configured],
+        help="copy the store and every file the audit needs to DEST, then audit the copy",
+        description="A consistent copy of the data folder, safe while the daemon runs: the store "
+        "(SQLite's online backup) and every receipt, original, sent journal, journal receipt and "
+        "configuration it knows. Run again into the same DEST, it copies only what is new. Exit 1 "
+        "when the copy does not pass `audit verify`.",
+    )
+    backup.add_argument("destination", type=Path, metavar="DEST")
 
     config_command = commands.add_parser("config", help="check the configuration")
     config_actions = config_command.add_subparsers(dest="action", required=True, parser_class=_Parser)

@@ -35,7 +35,7 @@ def files_ahead_of_store(store: SqliteStore | None, folders: Folders, zone: Zone
     newest = store.newest_judgement() if store is not None else None
     since = None if newest is None else newest.astimezone(zone).date() - timedelta(days=1)
     for path in _published_files(folders, since):
-        if store is None or not store.knows_path(str(path)):
+        if store is None or not store.knows_path(folders.stored(path)):
             ahead.append(str(path))
     for top, suffix in ((folders.sent, ""), (folders.journal_receipts, ".kvittens.xml")):
         for path in _plain_files(top):

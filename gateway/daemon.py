@@ -8,6 +8,7 @@ the loop. SIGTERM therefore lets the file in hand finish, and nothing is ever ha
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -31,11 +32,12 @@ from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, Sf
 from gateway.config import GatewayConfig
 from gateway.consistency import describe_refusal, files_ahead_of_store
 from gateway.errors import ConfigError, OutputError, SourceError, StoreUnavailableError
+from gateway.fsutil import write_new
 from gateway.journals import JournalService, Transport
 from gateway.pauses import Pauses
 from gateway.pipeline import Folders, Intake, output_error
 from gateway.reporting import build_report, write_report
-from gateway.runstate import LOCK_NAME, STATE_NAME, RunState
+from gateway.runstate import LOCK_NAME, STATE_NAME, RunState, daemon_running
 from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -64,24 +66,38 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def store_path(config: GatewayConfig) -> Path:
+def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
+    """The SQLite store's file. ``data_dir``: another data folder (a copy, a restored backup), where
+    a store kept inside the configured data folder is looked for at the same place."""
     url = config.store_url
     if not url.startswith("sqlite:///"):
         raise ConfigError(
             f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
         )
     path = Path(url.removeprefix("sqlite:///"))
-    return path if path.is_absolute() else (config.data_dir / path).resolve()
+    if not path.is_absolute():
+        return ((data_dir or config.data_dir) / path).resolve()
+    if data_dir is not None and path.is_relative_to(config.data_dir):
+        return data_dir / path.relative_to(config.data_dir)
+    return path
 
 
 def open_store(
-    config: GatewayConfig, *, read_only: bool = False, busy_seconds: float | None = None
+    config: GatewayConfig,
+    *,
+    read_only: bool = False,
+    busy_seconds: float | None = None,
+    data_dir: Path | None = None,
 ) -> SqliteStore:
     """The configured store; ``read_only``: for commands that only look (never a write lock,
-    never a migration, never a new store)."""
+    never a migration, never a new store); ``data_dir``: read another data folder's."""
+    path = store_path(config, data_dir=data_dir)
+    if read_only:
+        at_rest = not daemon_running((data_dir or config.data_dir) / "var")
+        return SqliteStore(path, read_only=True, at_rest=at_rest)
     if busy_seconds is None:
-        return SqliteStore(store_path(config), read_only=read_only)
-    return SqliteStore(store_path(config), read_only=read_only, busy_seconds=busy_seconds)
+        return SqliteStore(path)
+    return SqliteStore(path, busy_seconds=busy_seconds)
 
 
 def make_transport(config: GatewayConfig, folders: Folders) -> Transport:
@@ -391,6 +407,7 @@ class Daemon:
         try:
             if not self._behind_checked:  # the store could not be opened when the daemon started
                 self._check_store_not_behind(store)
+            self._keep_configuration()
             recovered = self._intake.recover()
             if recovered:
                 log.info("finished %d file(s) that a previous run had committed", recovered)
@@ -406,6 +423,30 @@ class Daemon:
             return False
         self._started_up = True
         return True
+
+    def _keep_configuration(self) -> None:
+        """Keep the configuration in force as var/config/<sha256>.toml: what every receipt's
+        KonfigSha256 stands for, readable by an auditor years later."""
+        kept = self.folders.configs / f"{self.config.sha256}.toml"
+        if kept.exists():
+            return
+        try:
+            content = self.config.path.read_bytes()
+        except OSError as error:
+            log.warning("cannot read %s again to keep it: %s", self.config.path, error.strerror or error)
+            return
+        if hashlib.sha256(content).hexdigest() != self.config.sha256:
+            log.warning(
+                "%s changed since the gateway started: restart it to use the new one", self.config.path
+            )
+            return
+        try:
+            self.folders.configs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_new(kept, content)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise output_error(self.folders.configs, error) from error
 
     def _plan_missed_reports(self, store: SqliteStore) -> None:
         report_schedule = self.config.reports.schedule

@@ -14,10 +14,12 @@ import fnmatch
 import json
 import os
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import audit, reporting
+from gateway import backup as backup_module
 from gateway import config as config_module
 from gateway.adapters.folder import is_being_written, is_temporary_name, not_taken_reason
 from gateway.adapters.sftp import Endpoint
@@ -52,13 +54,17 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "config":
         return _config_check(config, out)
     if args.command == "status":
-        return _status(config, out, as_json=args.format == "json")
+        return _status(config, out, as_json=args.format == "json", data_dir=args.data_dir)
     if args.command == "report":
         return _report(config, args, out)
     if args.command == "audit":
         return _audit(config, args, out)
+    if args.command == "quarantine":
+        return _quarantine(config, args, out)
+    if args.command == "backup":
+        return _backup(config, args.destination, out)
     if args.command == "trace":
-        return _trace(config, args.key, out)
+        return _trace(config, args.key, out, data_dir=args.data_dir)
     return _journal(config, args, out)
 
 
@@ -181,9 +187,11 @@ def _check_period(period_from: date | None, period_to: date | None) -> None:
 
 
 def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
-    store = open_store(config, read_only=args.action in READ_ONLY_JOURNAL_ACTIONS)
+    looking = args.action in READ_ONLY_JOURNAL_ACTIONS
+    data_dir = args.data_dir if looking else None
+    store = open_store(config, read_only=looking, data_dir=data_dir)
     try:
-        folders = Folders.from_config(config)
+        folders = Folders.from_config(config, data_dir=data_dir)
         service = JournalService(config, store, folders, make_transport(config, folders), clock=utc_now)
         action = args.action
         if action == "list":
@@ -291,14 +299,21 @@ def _masked_text(text: str | None) -> str | None:
     return None if text is None else mask_identities(text)
 
 
-def _status(config: GatewayConfig, out: TextIO, *, as_json: bool) -> int:
-    status = _status_facts(config)
+#: `status` exit codes, as LSB's `status` action: running and nothing waits; running and something
+#: waits for a person; no daemon on this data folder.
+STATUS_OK = 0
+STATUS_NEEDS_A_PERSON = 1
+STATUS_NOT_RUNNING = 3
+
+
+def _status(config: GatewayConfig, out: TextIO, *, as_json: bool, data_dir: Path | None = None) -> int:
+    status = _status_facts(config, data_dir=data_dir, now=utc_now())
     if as_json:
         json.dump(status, out, indent=2, ensure_ascii=False)
         out.write("\n")
-        return EXIT_OK
-    _write_status(status, out)
-    return EXIT_OK
+    else:
+        _write_status(status, out)
+    return int(status["exit_code"])
 
 
 def _source_facts(config: GatewayConfig) -> list[dict[str, Any]]:
@@ -330,79 +345,164 @@ def _source_facts(config: GatewayConfig) -> list[dict[str, Any]]:
     return sources
 
 
-def _status_facts(config: GatewayConfig) -> dict[str, Any]:
-    """Everything `status` says, from the daemon's own account, a look at the sources, and the
-    store read-only. A store that cannot be read (its disk full, say) is reported, not fatal."""
-    folders = Folders.from_config(config)
+def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: datetime) -> dict[str, Any]:
+    """Everything `status` says: the daemon's own account (var/daemon.state, and whether it holds
+    the data folder's lock), a look at the sources, and the store read-only. A store that cannot
+    be read (its disk full, say) is one more fact, not a failure. ``attention`` lists what waits
+    for a person; the exit code follows from it and from whether a daemon runs."""
+    folders = Folders.from_config(config, data_dir=data_dir)
     running = daemon_running(folders.var)
-    state = read_state(folders.var) if running else None
+    state = (read_state(folders.var) or {}) if running else {}
+    heartbeat = state.get("heartbeat_at")
+    pauses = [
+        {**pause, "cause": mask_identities(str(pause.get("cause", "")))} for pause in state.get("pauses", [])
+    ]
+    waiting = [
+        {
+            **wait,
+            "name": mask_identities(str(wait.get("name", ""))),
+            "message": mask_identities(str(wait.get("message", ""))),
+        }
+        for wait in state.get("waiting_files", [])
+    ]
+    attention: list[dict[str, str]] = []
+    for pause in pauses:
+        attention.append(
+            {
+                "kind": "paused",
+                "subject": str(pause["scope"]),
+                "message": f"{pause['cause']}; waiting for {pause['waits_for']}",
+            }
+        )
+    for wait in waiting:
+        attention.append(
+            {"kind": "file-waiting", "subject": str(wait["name"]), "message": str(wait["message"])}
+        )
     status: dict[str, Any] = {
         "config": str(config.path),
-        "store": str(store_path(config)),
+        "data_dir": str(folders.data_dir),
+        "store": str(store_path(config, data_dir=data_dir)),
         "store_error": None,
         "daemon": {
             "running": running,
-            "pid": state.get("pid") if state else None,
-            "started_at": state.get("started_at") if state else None,
-            "heartbeat_at": state.get("heartbeat_at") if state else None,
+            "pid": state.get("pid"),
+            "version": state.get("version"),
+            "started_at": state.get("started_at"),
+            "heartbeat_at": heartbeat,
+            "heartbeat_age_seconds": (
+                round((now - datetime.fromisoformat(heartbeat)).total_seconds(), 1) if heartbeat else None
+            ),
         },
-        "paused": [
-            {**pause, "cause": mask_identities(str(pause.get("cause", "")))}
-            for pause in (state or {}).get("pauses", [])
-        ],
-        "waiting_files": [
-            {
-                **wait,
-                "name": mask_identities(str(wait.get("name", ""))),
-                "message": mask_identities(str(wait.get("message", ""))),
-            }
-            for wait in (state or {}).get("waiting_files", [])
-        ],
+        "next_seal_at": state.get("next_seal_at"),
+        "next_report_at": state.get("next_report_at"),
+        "paused": pauses,
+        "waiting_files": waiting,
         "sources": _source_facts(config),
         "files": {},
         "in_progress": [],
         "journals": [],
         "delivered_journals": 0,
         "endpoints": {},
-        "last_events": [],
+        "attention": attention,
     }
     try:
-        store = open_store(config, read_only=True)
+        store = open_store(config, read_only=True, data_dir=data_dir)
     except StoreMissingError:
         if not running:
             raise
         status["store_error"] = "no store yet: the daemon is starting and creates it"
-        return status
+        return _settle_status(status)
     except StoreUnavailableError as error:
         status["store_error"] = mask_identities(str(error))
-        return status
+        attention.append(
+            {"kind": "store-unavailable", "subject": status["store"], "message": status["store_error"]}
+        )
+        return _settle_status(status)
     try:
-        status["files"] = store.counts()
-        status["in_progress"] = [
-            {
-                "name": mask_identities(r.name),
-                "attempts": r.attempts,
-                "last_error": _masked_text(r.last_error),
-            }
-            for r in store.files_in_state(FileState.CLAIMED)
-        ]
-        status["journals"] = [
-            _journal_json(r)
-            for r in store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
-        ]
-        status["delivered_journals"] = len(store.journals(states=[JournalState.DELIVERED]))
-        status["endpoints"] = {
-            key.removeprefix("endpoint:"): json.loads(value)
-            for key, value in store.meta_items("endpoint:").items()
-        }
-        status["last_events"] = [
-            {"at": at, "kind": kind, "subject": mask_identities(subject), "detail": mask_identities(detail)}
-            for at, kind, subject, detail in store.recent_events(10)
-        ]
+        _store_facts(store, config, status, attention)
     except StoreUnavailableError as error:
         status["store_error"] = mask_identities(str(error))
+        attention.append(
+            {"kind": "store-unavailable", "subject": status["store"], "message": status["store_error"]}
+        )
     finally:
         store.close()
+    return _settle_status(status)
+
+
+def _store_facts(
+    store: Any, config: GatewayConfig, status: dict[str, Any], attention: list[dict[str, str]]
+) -> None:
+    last = store.last_received()
+    for source in status["sources"]:
+        received = last.get(source["name"])
+        source["last_received_at"] = received.isoformat() if received else None
+    status["files"] = store.counts()
+    status["in_progress"] = [
+        {"name": mask_identities(r.name), "attempts": r.attempts, "last_error": _masked_text(r.last_error)}
+        for r in store.files_in_state(FileState.CLAIMED)
+    ]
+    journals = store.journals(states=[JournalState.OPEN, JournalState.SEALED, JournalState.APPROVED])
+    status["journals"] = [_journal_json(r) for r in journals]
+    status["delivered_journals"] = len(store.journals(states=[JournalState.DELIVERED]))
+    configured = {client.id for client in config.clients}
+    for journal in journals:
+        if journal.state is JournalState.SEALED:
+            attention.append(
+                {
+                    "kind": "journal-waiting-approval",
+                    "subject": journal.journal_id,
+                    "message": f"sealed {_iso(journal.sealed_at)}; approve it: `journal approve {journal.journal_id} --by NAME`",
+                }
+            )
+        if journal.state is JournalState.APPROVED and (journal.last_error or "").startswith("PERMANENT"):
+            attention.append(
+                {
+                    "kind": "delivery-failed",
+                    "subject": journal.journal_id,
+                    "message": f"{_masked_text(journal.last_error)}; then `journal send {journal.journal_id}`",
+                }
+            )
+        if journal.client_id not in configured and journal.case_count:
+            attention.append(
+                {
+                    "kind": "client-not-configured",
+                    "subject": journal.journal_id,
+                    "message": f"client {journal.client_id!r} is no longer configured",
+                }
+            )
+    for record in store.quarantined_files():
+        attention.append(
+            {
+                "kind": "file-quarantined",
+                "subject": mask_identities(record.name),
+                "message": f"file {record.id} in quarantine since {_iso(record.judged_at)}: "
+                f"{_masked_text(record.last_error)}; when dealt with: `quarantine resolve {record.id} --by NAME --note TEXT`",
+            }
+        )
+    endpoints = {
+        key.removeprefix("endpoint:"): json.loads(value)
+        for key, value in store.meta_items("endpoint:").items()
+    }
+    # Only what is still wrong: an endpoint's error counts while it is newer than its last success.
+    status["endpoints"] = {
+        name: {
+            "last_success": state.get("last_success"),
+            "last_error": _masked_text(state.get("last_error"))
+            if (state.get("last_error") or "") > (state.get("last_success") or "")
+            else None,
+        }
+        for name, state in endpoints.items()
+    }
+
+
+def _settle_status(status: dict[str, Any]) -> dict[str, Any]:
+    if not status["daemon"]["running"]:
+        status["exit_code"] = STATUS_NOT_RUNNING
+    elif status["attention"]:
+        status["exit_code"] = STATUS_NEEDS_A_PERSON
+    else:
+        status["exit_code"] = STATUS_OK
     return status
 
 
@@ -413,24 +513,26 @@ def _write_status(status: dict[str, Any], out: TextIO) -> None:
         out.write(f"STORE UNAVAILABLE: {status['store_error']}\n")
     if daemon["running"]:
         out.write(
-            f"daemon running (pid {daemon['pid']}, since {daemon['started_at']}, heartbeat {daemon['heartbeat_at']})\n"
+            f"daemon running: pid {daemon['pid']}, version {daemon['version']}, since {daemon['started_at']}, "
+            f"last heartbeat {daemon['heartbeat_age_seconds']} s ago\n"
+        )
+        out.write(
+            f"next seal and delivery {status['next_seal_at']}; next report {status['next_report_at']}\n"
         )
     else:
         out.write("daemon NOT running on this data folder\n")
-    for pause in status["paused"]:
-        out.write(
-            f"PAUSED {pause['scope']} since {pause['since']}: {pause['cause']}; waiting for {pause['waits_for']} "
-            f"(next try in {pause['next_try_in_seconds']} s)\n"
-        )
-    for wait in status["waiting_files"]:
-        out.write(
-            f"file waiting: {wait['name']} from {wait['source']} since {wait['since']}: {wait['message']}\n"
-        )
+    if status["attention"]:
+        out.write(f"\nWAITING FOR A PERSON ({len(status['attention'])}):\n")
+        for item in status["attention"]:
+            out.write(f"  [{item['kind']}] {item['subject']}: {item['message']}\n")
+    else:
+        out.write("\nnothing waits for a person\n")
     out.write("\nsources:\n")
     for entry in status["sources"]:
         out.write(
             f"  {entry['name']:<12} {entry['type']:<7} {entry.get('path', '')}  "
-            f"{entry.get('files_waiting', 0)} waiting, {entry.get('files_being_written', 0)} being written\n"
+            f"{entry.get('files_waiting', 0)} waiting, {entry.get('files_being_written', 0)} being written; "
+            f"last file received {entry.get('last_received_at') or 'never'}\n"
         )
         for item in entry.get("not_taken", []):
             out.write(f"    NOT TAKEN: {item['name']} is {item['reason']}; move it away\n")
@@ -452,14 +554,10 @@ def _write_status(status: dict[str, Any], out: TextIO) -> None:
     out.write(f"journals delivered: {status['delivered_journals']}\n")
     for name, state in status["endpoints"].items():
         out.write(
-            f"sftp {name}: last success {state.get('last_success') or 'never'}; "
-            f"last error {_masked_text(state.get('last_error')) or 'none'}\n"
+            f"sftp {name}: last success {state.get('last_success') or 'never'}"
+            + (f"; FAILING: {state['last_error']}" if state.get("last_error") else "")
+            + "\n"
         )
-    out.write("\nlast events:\n")
-    for event in status["last_events"]:
-        out.write(f"  {event['at']} {event['kind']} {event['subject']}: {event['detail']}\n")
-    if not status["last_events"]:
-        out.write("  none\n")
 
 
 def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
@@ -471,14 +569,21 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
     _check_period(period_from, period_to)
     if args.client is not None and args.client not in {client.id for client in config.clients}:
         raise ConfigError(f"--client {args.client}: not a client in {config.path}")
-    store = open_store(config, read_only=True)
+    folders = Folders.from_config(config, data_dir=args.data_dir)
+    store = open_store(config, read_only=True, data_dir=args.data_dir)
     try:
         report = reporting.build_report(
-            store, config, period_from=period_from, period_to=period_to, client=args.client, now=utc_now()
+            store,
+            config,
+            period_from=period_from,
+            period_to=period_to,
+            client=args.client,
+            now=utc_now(),
+            folders=folders,
         )
     finally:
         store.close()
-    written = reporting.write_report(report, Folders.from_config(config).reports)
+    written = [] if args.no_write else reporting.write_report(report, folders.reports)
     if args.format == "json":
         json.dump(reporting.summary_json(report, written), out, indent=2, ensure_ascii=False)
         out.write("\n")
@@ -489,11 +594,11 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
 
 def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
     _check_period(args.period_from, args.period_to)
-    store = open_store(config, read_only=True)
+    store = open_store(config, read_only=True, data_dir=args.data_dir)
     try:
         result = audit.verify(
             store,
-            Folders.from_config(config),
+            Folders.from_config(config, data_dir=args.data_dir),
             zone=ZoneInfo(config.timezone),
             period_from=args.period_from,
             period_to=args.period_to,
@@ -505,10 +610,66 @@ def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _trace(config: GatewayConfig, key: str, out: TextIO) -> int:
-    store = open_store(config, read_only=True)
+def _quarantine(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "resolve":
+        store = open_store(config)
+        try:
+            record = store.resolve_quarantined(args.file_id, by=args.by, resolution=args.note, now=utc_now())
+        finally:
+            store.close()
+        out.write(
+            mask_identities(f"file {record.id} ({record.name}) dealt with by {args.by}: {args.note}") + "\n"
+        )
+        return EXIT_OK
+    store = open_store(config, read_only=True, data_dir=args.data_dir)
     try:
-        found = Tracer(store, Folders.from_config(config), ZoneInfo(config.timezone)).trace(key, out)
+        records = store.quarantined_files(unresolved_only=not args.all)
+    finally:
+        store.close()
+    folders = Folders.from_config(config, data_dir=args.data_dir)
+    listed = [
+        {
+            "file_id": record.id,
+            "name": mask_identities(record.name),
+            "source": record.source,
+            "received_at": _iso(record.received_at),
+            "quarantined_at": _iso(record.judged_at),
+            "reason": _masked_text(record.last_error),
+            "original": str(folders.located(record.final_path)) if record.final_path else None,
+        }
+        for record in records
+    ]
+    if args.format == "json":
+        json.dump(listed, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        for item in listed:
+            out.write(f"{item['file_id']:>6}  {item['quarantined_at']}  {item['name']}  ({item['reason']})\n")
+        if not listed:
+            out.write("no quarantined file waits for a person\n")
+    return EXIT_OK
+
+
+def _backup(config: GatewayConfig, destination: Path, out: TextIO) -> int:
+    os.umask(0o077)  # the copy holds personal data: owner-only
+    result = backup_module.backup(config, store_path(config), destination)
+    out.write(
+        f"copied {result.copied} file(s) to {destination} ({result.kept} already there from an earlier backup)\n"
+    )
+    for missing in result.missing or []:
+        out.write(f"MISSING in the data folder (not copied): {mask_identities(missing)}\n")
+    assert result.audit is not None
+    out.write("audit of the copy: ")
+    audit.write_result(result.audit, out)
+    return EXIT_OK if result.audit.ok and not result.missing else EXIT_FAILED
+
+
+def _trace(config: GatewayConfig, key: str, out: TextIO, *, data_dir: Path | None = None) -> int:
+    store = open_store(config, read_only=True, data_dir=data_dir)
+    try:
+        found = Tracer(
+            store, Folders.from_config(config, data_dir=data_dir), ZoneInfo(config.timezone)
+        ).trace(key, out)
     finally:
         store.close()
     if not found:

@@ -113,10 +113,14 @@ class Folders:
     spool: Path
     staging: Path  # the gateway's own copy of each file in hand, until it is archived
     attachments: Path  # accepted cases' attachments by SHA-256, until their journal is built
+    data_dir: Path  # what recorded paths are relative to
+    configs: Path  # every configuration in force, by its SHA-256 (var/config/<sha256>.toml)
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> Folders:
-        base = config.data_dir
+    def from_config(cls, config: GatewayConfig, *, data_dir: Path | None = None) -> Folders:
+        """The folders of ``config``; ``data_dir`` reads another data folder (a copy, a restored
+        backup) instead of the configured one."""
+        base = data_dir or config.data_dir
         var = base / "var"
         return cls(
             receipts=base / "outbox" / "receipts",
@@ -131,7 +135,22 @@ class Folders:
             spool=var / "spool",
             staging=var / "staging",
             attachments=var / "attachments",
+            data_dir=base,
+            configs=var / "config",
         )
+
+    def stored(self, path: Path) -> str:
+        """A path as the store records it: relative to the data folder when it lies in it (so that
+        the data folder can be moved, copied and restored elsewhere), else absolute."""
+        try:
+            return str(path.relative_to(self.data_dir))
+        except ValueError:
+            return str(path)
+
+    def located(self, recorded: str) -> Path:
+        """A path the store recorded, in this data folder (a relative one) or where it is."""
+        path = Path(recorded)
+        return path if path.is_absolute() else self.data_dir / path
 
     def written(self) -> Iterator[Path]:
         """Every folder the gateway writes files into (day folders included)."""
@@ -655,7 +674,9 @@ class Intake:
         final_path = self._final_path(
             record, final_dir or (self._folders.archive if accepting else self._folders.rejected), now
         )
-        receipt_path, receipt_sha256, previous = self._write_receipt(record, report, now, journal_id)
+        receipt_path, receipt_sha256, previous, position = self._write_receipt(
+            record, report, now, journal_id
+        )
         if not source.unchanged(candidate):
             _temporary_receipt(receipt_path).unlink(missing_ok=True)
             raise FileUnavailableError(
@@ -678,10 +699,16 @@ class Intake:
                 accepted=accepted,
                 accepted_capital_ore=tally.ore[CaseStatus.ACCEPTED],
                 receipt_id=receipt_path.name.removesuffix(".kvittens.xml"),
-                receipt_path=str(receipt_path),
+                receipt_path=self._folders.stored(receipt_path),
                 receipt_sha256=receipt_sha256,
                 previous_receipt_sha256=previous,
-                final_path=str(final_path),
+                chain_position=position,
+                unjournaled=(
+                    (outcome.index, outcome.reference, outcome.status.value)
+                    for outcome in verdict.cases
+                    if outcome.status is not CaseStatus.ACCEPTED
+                ),
+                final_path=self._folders.stored(final_path),
                 judged_at=now,
                 expected_journal=journal_id,
                 client_id=client_id,
@@ -714,8 +741,9 @@ class Intake:
 
     def _write_receipt(
         self, record: FileRecord, report: FileReport, now: datetime, journal_id: str | None
-    ) -> tuple[Path, str, str]:
-        """Write the receipt under its temporary name (fsynced); return (final path, sha256, previous).
+    ) -> tuple[Path, str, str, int]:
+        """Write the receipt under its temporary name (fsynced); return (final path, sha256, previous,
+        its place in the chain).
 
         The final name is unique by construction: the plain contract name when no other file has
         it, else the same with the file's id in it (the store refuses a name another file holds).
@@ -723,9 +751,9 @@ class Intake:
         day = now.astimezone(_zone(self._config.timezone)).date().isoformat()
         folder = self._folders.receipts / day
         final = folder / receipt_file_name(record.name, record.sha256)
-        if self._store.receipt_path_taken(str(final)) or final.exists():
+        if self._store.receipt_path_taken(self._folders.stored(final)) or final.exists():
             final = folder / receipt_file_name(record.name, record.sha256, file_id=record.id)
-        previous = self._store.receipt_chain_head()
+        previous, length = self._store.receipt_chain_tip()
         stamp = ReceiptStamp(
             receipt_id=str(uuid.uuid4()),
             created=now,
@@ -735,6 +763,7 @@ class Intake:
             gateway_version=__version__,
             ruleset_version=RULESET_VERSION,
             config_sha256=self._config.sha256,
+            chain_position=length + 1,
         )
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -745,7 +774,7 @@ class Intake:
             )
         except OSError as error:
             raise output_error(folder, error) from error
-        return final, sha256, previous
+        return final, sha256, previous, length + 1
 
     # -- publishing: after the commit ----------------------------------------------------------
 
@@ -797,7 +826,7 @@ class Intake:
             self._publish_backoff.pop(file_id, None)
             return
         assert record.receipt_path is not None and record.final_path is not None
-        receipt = Path(record.receipt_path)
+        receipt = self._folders.located(record.receipt_path)
         temporary = _temporary_receipt(receipt)
         if temporary.exists():
             try:
@@ -823,7 +852,7 @@ class Intake:
     def _place_original(self, record: FileRecord) -> None:
         """The staged copy becomes the archived (rejected, quarantined) original, owner-only."""
         assert record.final_path is not None
-        final = Path(record.final_path)
+        final = self._folders.located(record.final_path)
         staged = self._staged(record.id)
         if final.exists():
             if sha256_file(final) != record.sha256:
@@ -934,7 +963,9 @@ class Intake:
         judged = self._store.files_in_state(FileState.JUDGED)
         # A committed file's temporary receipt and staged copy are all there is of them until
         # they are published: kept, whatever happened to publishing just now.
-        kept_receipts = {_temporary_receipt(Path(r.receipt_path)) for r in judged if r.receipt_path}
+        kept_receipts = {
+            _temporary_receipt(self._folders.located(r.receipt_path)) for r in judged if r.receipt_path
+        }
         kept_staged = {str(r.id) for r in judged}
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
             if stale not in kept_receipts:

@@ -112,6 +112,7 @@ def build_report(
     period_to: date,
     client: str | None,
     now: datetime,
+    folders: Folders | None = None,
 ) -> Report:
     """Everything received in the period (and where it is now), as of ``now``.
 
@@ -121,7 +122,7 @@ def build_report(
     with store.snapshot():
         zone = ZoneInfo(config.timezone)
         start, end = period_bounds(period_from, period_to, zone)
-        folders = Folders.from_config(config)
+        folders = folders or Folders.from_config(config)
         discrepancies = _Discrepancies()
         # Files judged before schema 3 recorded only the client's orgnr: find the client by it.
         client_by_orgnr = {c.orgnr: c.id for c in config.clients}
@@ -139,7 +140,7 @@ def build_report(
             tallies[(received.received_at.astimezone(zone).date(), received.source, received_by)].add(
                 received
             )
-            discrepancies.extend(_file_problems(received, now))
+            discrepancies.extend(_file_problems(received, now, folders))
             if received.finished_at is not None and received.written_at is not None:
                 drop_to_receipt.append(max(0.0, (received.finished_at - received.written_at).total_seconds()))
         rows = [tally.freeze(*key) for key, tally in sorted(tallies.items())]
@@ -252,7 +253,7 @@ class _Discrepancies:
         return self._kept + more
 
 
-def _file_problems(received: ReceivedFile, now: datetime) -> Iterable[Discrepancy]:
+def _file_problems(received: ReceivedFile, now: datetime, folders: Folders) -> Iterable[Discrepancy]:
     if received.state is not FileState.DONE:
         if now - received.received_at > STUCK_AFTER:
             yield Discrepancy(
@@ -262,14 +263,14 @@ def _file_problems(received: ReceivedFile, now: datetime) -> Iterable[Discrepanc
                 f"The file arrived {received.received_at:%Y-%m-%d %H:%M} UTC and has no final receipt yet.",
             )
         return
-    if not received.receipt_path or not Path(received.receipt_path).is_file():
+    if not received.receipt_path or not folders.located(received.receipt_path).is_file():
         yield Discrepancy(
             "receipt-missing",
             received.name,
             f"Kvittot saknas: {received.receipt_path}",
             f"The receipt is missing: {received.receipt_path}",
         )
-    if not received.final_path or not Path(received.final_path).is_file():
+    if not received.final_path or not folders.located(received.final_path).is_file():
         yield Discrepancy(
             "original-missing",
             received.name,

@@ -54,6 +54,10 @@ class Tracer:
             sections.append((f"File {record.name} (sha256 {record.sha256[:12]})", self._file_steps(record)))
         for case in self._store.cases_by_reference(key):
             sections.append((f"Case {case.reference} (client {case.client_id})", self._case_steps(case)))
+        for record, status in self._store.unjournaled_cases(key):
+            sections.append(
+                (f"Case {key} ({status} in file {record.name})", self._unjournaled_steps(key, record, status))
+            )
         for number, (title, steps) in enumerate(sections):
             if number:
                 out.write("\n")
@@ -114,13 +118,13 @@ class Tracer:
             f"judged {record.status}" + (f"; findings: {summary}" if summary else "; no findings"),
         )
         if record.receipt_path:
-            yield Step(record.judged_at, f"receipt {record.receipt_path}")
+            yield Step(record.judged_at, f"receipt {self._folders.located(record.receipt_path)}")
             if record.status == "duplicate":
-                earlier = _earlier_receipt(Path(record.receipt_path))
+                earlier = _earlier_receipt(self._folders.located(record.receipt_path))
                 if earlier:
                     yield Step(record.judged_at, f"received before: see receipt {earlier}")
         if record.final_path:
-            yield Step(record.finished_at, f"original moved to {record.final_path}")
+            yield Step(record.finished_at, f"original moved to {self._folders.located(record.final_path)}")
         count, cases = self._store.cases_of_file(record.id, limit=CASES_LISTED)
         journals = Counter(case.journal_id for case in cases)
         if count:
@@ -149,10 +153,10 @@ class Tracer:
         yield Step(
             record.judged_at,
             f"accepted ({format_ore(case.journal_case.capital_ore)} kr, {len(case.journal_case.claims)} claim(s)); "
-            f"receipt {record.receipt_path}",
+            f"receipt {self._folders.located(record.receipt_path) if record.receipt_path else None}",
         )
         if record.receipt_path:
-            for finding in _case_findings(Path(record.receipt_path), case.reference):
+            for finding in _case_findings(self._folders.located(record.receipt_path), case.reference):
                 yield Step(record.judged_at, f"  finding {finding}")
         if case.journal_id:
             yield Step(record.judged_at, f"joined journal {case.journal_id}")
@@ -166,6 +170,18 @@ class Tracer:
         journal = self._store.journal(case.journal_id) if case.journal_id else None
         if journal is not None:
             yield from self._journal_steps(journal, with_files=False)
+
+    def _unjournaled_steps(self, reference: str, record: FileRecord, status: str) -> Iterator[Step]:
+        """A case that was rejected (or a duplicate): its file, its receipt, its findings."""
+        yield Step(
+            record.received_at,
+            f"arrived in file {mask_identities(record.name)} from source {record.source} (sha256 {record.sha256[:12]})",
+        )
+        receipt = self._folders.located(record.receipt_path) if record.receipt_path else None
+        yield Step(record.judged_at, f"{status}: not journaled; receipt {receipt}")
+        if receipt is not None:
+            for finding in _case_findings(receipt, reference):
+                yield Step(record.judged_at, f"  finding {finding}")
 
     def _journal_steps(self, journal: JournalRecord, *, with_files: bool) -> Iterator[Step]:
         name = journal.journal_id

@@ -476,7 +476,9 @@ def test_a_chain_head_kept_from_a_report_catches_a_rewrite_of_store_and_receipt_
     assert _run(day, "audit", "verify", "--anchor", head, capsys=capsys)[0] == 0
 
     # Someone with write access to everything rewrites the newest receipt and the store to match.
-    newest = Path(next(r.receipt_path or "" for r in day.store.receipt_chain() if r.receipt_sha256 == head))
+    newest = day.folders.located(
+        next(r.receipt_path or "" for r in day.store.receipt_chain() if r.receipt_sha256 == head)
+    )
     assert b"<Status>Underkand</Status>" in newest.read_bytes()  # the quarantined file's
     rewritten = newest.read_bytes().replace(b"<Status>Underkand</Status>", b"<Status>Godkand</Status>")
     newest.write_bytes(rewritten)

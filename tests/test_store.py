@@ -76,7 +76,7 @@ def judge(
         source="erp", name=name, path=f"/in/{name}", sha256=sha or name.ljust(64, "0"), size=10, now=NOW
     )
     journal_id = store.open_journal_id("lst", now=NOW) if references else None
-    head = store.receipt_chain_head()
+    head, length = store.receipt_chain_tip()
     store.record_judgement(
         Judgement(
             file_id=record.id,
@@ -101,6 +101,7 @@ def judge(
             receipt_path=f"/out/{name}.kvittens.xml",
             receipt_sha256=name[:1] * 64,
             previous_receipt_sha256=head,
+            chain_position=length + 1,
             final_path=f"/var/archive/{name}",
             judged_at=NOW,
             expected_journal=journal_id,

@@ -231,12 +231,45 @@ def mask_identity(value: str) -> str:
     return "XXXXXX-XXXX"
 
 
-# A hex run of 12 or more characters with a letter in it (a digest, or the 12-character prefix the
-# gateway logs) is left alone whole; otherwise 10 or 12 digits, with "-", "+", "_" or a space before
-# the last four, not inside a longer number.
+#: What people and systems write between the birth date and the last four digits: hyphen and
+#: plus, the dashes and minus sign word processors substitute (U+2010-U+2015, U+2212), the spaces
+#: (no-break U+00A0, figure U+2007, thin U+2009, narrow no-break U+202F), dot, slash, underscore.
+_SEPARATORS = "-+\u2010\u2011\u2012\u2013\u2014\u2015\u2212 \u00a0\u2007\u2009\u202f./_"
+_HEX_LETTERS = frozenset("abcdefABCDEF")
+
+# One pass over the text, two alternatives:
+# - a run of 32 or more hex characters standing alone (a SHA-256 or other digest, or a long
+#   number) is consumed whole and left alone, so that nothing inside it is matched;
+# - otherwise 10 or 12 digits, with at most one separator before the last four, not inside a
+#   longer digit run (letters around it do not matter: "kund6203049843" is masked).
+# A shorter hex run (the 12-character prefix the gateway logs) is scanned like any text: the
+# callback leaves a digit run touching a hex letter alone unless it looks like a birth date.
 _MASKABLE = re.compile(
-    r"(?<![0-9A-Za-z])[0-9A-Fa-f]{12,}(?![0-9A-Za-z])|(?<!\d)(?:\d{2})?\d{6}[-+_ ]?\d{4}(?!\d)", re.ASCII
+    r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z])"
+    rf"|(?<!\d)(?P<identity>(?:\d{{2}})?\d{{6}}[{re.escape(_SEPARATORS)}]?\d{{4}})(?!\d)",
+    re.ASCII,
 )
+
+
+def _looks_like_birth_date(digits: str) -> bool:
+    """Digits 3-6 of the last ten are a month (01-12) and a day (00-31, or 60-91 for a
+    samordningsnummer); for a number glued to hex letters, which may be part of a digest."""
+    ten = digits[-10:]
+    return 1 <= int(ten[2:4]) <= 12 and int(ten[4:6]) % COORDINATION_DAY_OFFSET <= 31
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    found = match.group("identity")
+    if found is None:
+        return match.group(0)  # a digest or a long number
+    text, start, end = match.string, match.start(), match.end()
+    glued_to_hex = (start > 0 and text[start - 1] in _HEX_LETTERS) or text[end : end + 1] in _HEX_LETTERS
+    digits = "".join(char for char in found if char in _ASCII_DIGITS)
+    if glued_to_hex and not _looks_like_birth_date(digits):
+        return found  # most likely part of a hex digest or identifier
+    masked = mask_identity(digits)
+    # A valid organisationsnummer stays as it was written.
+    return masked if "X" in masked else found
 
 
 def mask_identities(text: str) -> str:
@@ -244,16 +277,12 @@ def mask_identities(text: str) -> str:
 
     >>> mask_identities("kund_850315_9819.xml from P198503159819, sha256 e4574269812c0a1b2c")
     'kund_850315-XXXX.xml from P850315-XXXX, sha256 e4574269812c0a1b2c'
+    >>> mask_identities("610203\u20139812 / 630405.9824 / abc6203049843 / 19620304 9843abc")
+    '610203-XXXX / 630405-XXXX / abc620304-XXXX / 620304-XXXXabc'
+    >>> mask_identities("orgnr 202100-0001, invoice 1234567890123456, amount 123456789012345")
+    'orgnr 202100-0001, invoice 1234567890123456, amount 123456789012345'
     """
-
-    def mask(match: re.Match[str]) -> str:
-        found = match.group(0)
-        if not found.isdigit() and any(char.isalpha() for char in found):
-            return found  # a digest
-        digits = found.replace("-", "").replace("+", "").replace("_", "").replace(" ", "")
-        return mask_identity(digits) if len(digits) in (10, 12) else found
-
-    return _MASKABLE.sub(mask, text)
+    return _MASKABLE.sub(_mask_match, text)
 
 
 def looks_like_identity(value: str, *, today: date) -> bool:

@@ -152,29 +152,38 @@ def _syntax_finding(error: Exception) -> Finding:
         message, line = last.message, last.line or None
     lowered = message.lower()
     # lxml appends where it parsed from, "(<string>, line 25)": the line is already in the message.
-    cleaned = re.sub(r"\s*\(<string>, line \d+\)$", "", schema_messages.clean(message))
+    message = re.sub(r"\s*\(<string>, line \d+\)$", "", message.strip())
+    cleaned = " ".join(schema_messages.clean(message).split())  # the parser's words, on one line
+    at_sv = f" (rad {line})" if line else ""
+    at_en = f" (line {line})" if line else ""
     if any(marker in lowered for marker in _UNSAFE_SYNTAX_MARKERS):
+        if "depth" in lowered:
+            what_sv, what_en = "elementen är nästlade för djupt", "the elements are nested too deeply"
+        elif "entity" in lowered or "amplification" in lowered:
+            what_sv, what_en = "entiteterna växer för mycket", "the entities expand too much"
+        else:
+            what_sv, what_en = "ett värde eller namn är för stort", "a value or name is too large"
         return _file_finding(
             "F02",
             line,
             f"Filen överskrider gatewayens säkerhetsgränser för XML (djup, storlek eller entiteter) och "
-            f"läses inte: {cleaned}",
+            f"läses inte{at_sv}: {what_sv}.",
             f"The file exceeds the gateway's safety limits for XML (nesting, size or entities) and is "
-            f"not read: {cleaned}",
+            f"not read{at_en}: {what_en}. Parser message: {cleaned}",
         )
     if "encoding" in lowered or "utf-8" in lowered or "bytes:" in lowered:
         return _file_finding(
             "F01",
             line,
-            f"Filen är inte korrekt kodad som UTF-8 (rad {line}). Exportera filen som UTF-8: {cleaned}",
-            f"The file is not correctly encoded as UTF-8 (line {line}). Export it as UTF-8: {cleaned}",
+            f"Filen är inte korrekt kodad som UTF-8{at_sv}: den innehåller byte som inte är giltig UTF-8, "
+            "oftast å, ä eller ö sparade som ISO-8859-1 (Latin-1) eller Windows-1252. Exportera filen "
+            "som UTF-8.",
+            f"The file is not correctly encoded as UTF-8{at_en}: it holds bytes that are not valid UTF-8, "
+            "most often å, ä or ö saved as ISO-8859-1 (Latin-1) or Windows-1252. Export it as UTF-8. "
+            f"Parser message: {cleaned}",
         )
-    return _file_finding(
-        "F01",
-        line,
-        f"Filen är inte välformad XML (rad {line}): {cleaned}",
-        f"The file is not well-formed XML (line {line}): {cleaned}",
-    )
+    sv, en = schema_messages.syntax_error(message, line)
+    return _file_finding("F01", line, sv, en)
 
 
 def _text(element: etree._Element) -> str:
@@ -351,12 +360,17 @@ class CaseFileReader:
             raise _StopReadingError(_file_finding("F01", root.sourceline, sv, en))
         version = root.get("version")
         if version != FILE_VERSION:
+            if version is None:
+                found_sv, found_en = "attributet saknas", "the attribute is missing"
+            else:
+                shown = schema_messages.clean(repr(version[:60]))
+                found_sv, found_en = f"filen har {shown}", f"the file has {shown}"
             self._report(
                 _file_finding(
                     "F03",
                     root.sourceline,
-                    f'Arendefil ska ha attributet version="{FILE_VERSION}" (filen har {version!r}).',
-                    f'Arendefil must have the attribute version="{FILE_VERSION}" (the file has {version!r}).',
+                    f'Arendefil ska ha attributet version="{FILE_VERSION}" ({found_sv}).',
+                    f'Arendefil must have the attribute version="{FILE_VERSION}" ({found_en}).',
                     "/Arendefil/@version",
                 )
             )
@@ -405,12 +419,15 @@ class CaseFileReader:
             )
             self._report(finding)
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+            reason = schema_messages.clean(str(error))
             self._report(
                 _file_finding(
                     "F02",
                     None,
-                    f"Paketet är skadat och kan inte packas upp: {error}",
-                    f"The package is damaged and cannot be unpacked: {error}",
+                    "Paketet är skadat och kan inte packas upp (zip-arkivet eller dess komprimerade "
+                    "innehåll är trasigt). Skapa paketet på nytt och skicka det igen.",
+                    "The package is damaged and cannot be unpacked (the zip archive or its compressed "
+                    f"content is broken). Create the package again and resend it. Error: {reason}",
                 )
             )
         except OSError as error:
@@ -553,8 +570,8 @@ class CaseFileReader:
         for error in self._schema.error_log:
             if len(findings) >= MAX_FINDINGS_PER_ELEMENT:
                 break
-            sv, en = schema_messages.translate(error.message)
             path = _error_path(element, base, error.message, error.line)
+            sv, en = schema_messages.translate(error.message, path)
             findings.append(Finding(code, Severity.ERROR, path, error.line or None, sv, en))
         return findings
 

@@ -51,6 +51,8 @@ class ReceiptStamp:
     gateway_version: str
     ruleset_version: str
     config_sha256: str
+    #: The receipt's place in the receipt chain, from 1 (None: not written, as before it existed).
+    chain_position: int | None = None
 
 
 #: The original's name in a receipt's file name is cut to this many bytes of UTF-8, so that the
@@ -157,6 +159,8 @@ def write_receipt(
                 _leaf(xf, "Regelversion", stamp.ruleset_version)
                 _leaf(xf, "KonfigSha256", stamp.config_sha256)
             xf.write("\n")
+            if stamp.chain_position is not None:
+                _leaf(xf, "Kedjeposition", str(stamp.chain_position))
             _leaf(xf, "ForegaendeKvittensSha256", stamp.previous_sha256)
             xf.write("\n")
 
@@ -180,9 +184,15 @@ class ReceiptFacts:
 def _root_children(path: Path) -> Iterator[etree._Element]:
     """Each child of the root once complete, dropped after: a receipt of 100,000 cases is read in
     constant memory. A hardened parser: no DTD, no entities, no network."""
+    # A file object, never a path: lxml given a path would gunzip a compressed file unasked.
+    with path.open("rb") as handle:
+        yield from _children_of(handle, path.name)
+
+
+def _children_of(handle: BinaryIO, name: str) -> Iterator[etree._Element]:
     try:
         for _, element in etree.iterparse(
-            str(path), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
+            handle, events=("end",), resolve_entities=False, no_network=True, load_dtd=False
         ):
             parent = element.getparent()
             if parent is None or parent.getparent() is not None:
@@ -192,7 +202,7 @@ def _root_children(path: Path) -> Iterator[etree._Element]:
             while element.getprevious() is not None:
                 del parent[0]
     except etree.XMLSyntaxError as error:
-        raise ReceiptFormatError(f"{path.name}: {error}") from error
+        raise ReceiptFormatError(f"{name}: {error}") from error
 
 
 def read_receipt_facts(path: Path) -> ReceiptFacts:

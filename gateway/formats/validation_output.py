@@ -1,7 +1,8 @@
 """How `inkasso-gateway validate` shows its verdicts: text for people, JSON lines for programs.
 
 Both are written case by case to the output stream, so printing a 100,000-case verdict does not
-build a second copy of it in memory.
+build a second copy of it in memory. File names, case references and receipt names may hold a
+personnummer, so they go through ``mask_identities`` like the messages did when they were made.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from gateway.domain.findings import Finding
+from gateway.domain.identity import mask_identities
 from gateway.domain.judging import CaseStatus, FileStatus
 from gateway.validation import FileReport
 
@@ -44,7 +46,7 @@ def write_json(out: TextIO, report: FileReport) -> None:
     dumps = json.dumps
     out.write(
         "{"
-        f'"file": {dumps(report.name, ensure_ascii=False)}, "size": {report.size}, '
+        f'"file": {dumps(mask_identities(report.name), ensure_ascii=False)}, "size": {report.size}, '
         f'"sha256": "{report.sha256}", "status": "{verdict.status.value}", '
         f'"summary": {dumps(_summary(report))}, '
         f'"violations": {dumps([finding_as_json(f) for f in verdict.findings], ensure_ascii=False)}, '
@@ -54,7 +56,7 @@ def write_json(out: TextIO, report: FileReport) -> None:
         if position:
             out.write(", ")
         case = {
-            "ref": outcome.reference,
+            "ref": mask_identities(outcome.reference),
             "index": outcome.index,
             "line": outcome.line,
             "status": outcome.status.value,
@@ -88,12 +90,12 @@ def write_text(out: TextIO, report: FileReport) -> None:
     summary = _summary(report)
     findings_total = sum(verdict.tally.findings.values())
     out.write(
-        f"{report.name}: {_STATUS_TEXT[verdict.status]}: {summary['accepted']} of {summary['cases']} "
+        f"{mask_identities(report.name)}: {_STATUS_TEXT[verdict.status]}: {summary['accepted']} of {summary['cases']} "
         f"cases accepted, {summary['accepted_capital']} SEK; {findings_total} finding(s); "
         f"sha256 {report.sha256[:12]}\n"
     )
     if verdict.duplicate_of:
-        out.write(f"  earlier receipt / tidigare kvittens: {verdict.duplicate_of}\n")
+        out.write(f"  earlier receipt / tidigare kvittens: {mask_identities(verdict.duplicate_of)}\n")
     if verdict.findings:
         out.write("  File / filen:\n")
         _write_findings(out, verdict.findings, "    ")
@@ -102,7 +104,7 @@ def write_text(out: TextIO, report: FileReport) -> None:
     for outcome in verdict.cases:
         if not outcome.findings:
             continue
-        reference = outcome.reference or "(no ArendeReferens)"
+        reference = mask_identities(outcome.reference) if outcome.reference else "(no ArendeReferens)"
         out.write(
             f"  Case / ärende {reference} (#{outcome.index}, line {outcome.line}): "
             f"{_CASE_TEXT[outcome.status]}\n"

@@ -177,6 +177,10 @@ class Judgement:
     rejected_capital_ore: int = 0
     duplicate_capital_ore: int = 0
     finding_counts: tuple[tuple[str, str, int], ...] = ()
+    #: The receipt's place in the receipt chain (the chain's length after the commit).
+    chain_position: int = 0
+    #: The cases not journaled: (position, ArendeReferens, status); consumed once in the commit.
+    unjournaled: Iterable[tuple[int, str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)

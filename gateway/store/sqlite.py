@@ -18,8 +18,10 @@ import contextlib
 import functools
 import inspect
 import os
+import shutil
 import socket
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -185,6 +187,33 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE journals ADD COLUMN delivered_by TEXT;
     CREATE INDEX files_claimed_path ON files(source, path) WHERE state = 'claimed'
     """,
+    # 6: a data folder that can be moved and copied: receipts and originals are recorded relative
+    # to the data folder (they always lie in its outbox/receipts/ and var/). The receipt chain's
+    # length is kept beside its head (each receipt carries its place in the chain). The cases a
+    # verdict did not journal are recorded by reference (`trace` finds a rejected case too), and
+    # a person's dealing with a quarantined file is recorded on it.
+    """
+    UPDATE files SET receipt_path = substr(receipt_path, instr(receipt_path, '/outbox/receipts/') + 1)
+        WHERE instr(receipt_path, '/outbox/receipts/') > 0;
+    UPDATE files SET final_path = substr(final_path, instr(final_path, '/var/archive/') + 1)
+        WHERE instr(final_path, '/var/archive/') > 0;
+    UPDATE files SET final_path = substr(final_path, instr(final_path, '/var/rejected/') + 1)
+        WHERE instr(final_path, '/var/rejected/') > 0;
+    UPDATE files SET final_path = substr(final_path, instr(final_path, '/var/quarantine/') + 1)
+        WHERE instr(final_path, '/var/quarantine/') > 0;
+    INSERT OR REPLACE INTO meta (key, value)
+        SELECT 'receipt_chain_length', CAST(COUNT(*) AS TEXT) FROM files WHERE state IN ('judged', 'done');
+    CREATE TABLE unjournaled_cases (
+        file_row INTEGER NOT NULL REFERENCES files(id),
+        position INTEGER NOT NULL,
+        reference TEXT NOT NULL,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX unjournaled_cases_reference ON unjournaled_cases(reference);
+    ALTER TABLE files ADD COLUMN resolved_at TEXT;
+    ALTER TABLE files ADD COLUMN resolved_by TEXT;
+    ALTER TABLE files ADD COLUMN resolution TEXT
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -309,12 +338,14 @@ class SqliteStore:
         *,
         file_mode: int = 0o600,
         read_only: bool = False,
+        at_rest: bool = False,
         busy_seconds: float = DEFAULT_BUSY_SECONDS,
     ) -> None:
         self.path = path
         self.read_only = read_only
+        self._private: Path | None = None
         if read_only:
-            self._db = self._connect_read_only(path)
+            self._db = self._connect_read_only(path, at_rest=at_rest)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -330,21 +361,31 @@ class SqliteStore:
             self._db.close()
             raise
 
-    @staticmethod
-    def _connect_read_only(path: Path) -> sqlite3.Connection:
+    def _connect_read_only(self, path: Path, *, at_rest: bool) -> sqlite3.Connection:
         """A connection that can only read: never the write lock, never a migration, never a new
-        file. WAL readers see the last commit and do not wait for a writer."""
+        file. WAL readers see the last commit and do not wait for a writer.
+
+        ``at_rest``: no daemon uses this store (a copy, a restored backup). Reading a WAL store
+        needs its shared-memory file, which a user who may only read cannot create; then a store
+        at rest is read as immutable, or, when it still holds a WAL of commits, from a private
+        copy of both: nothing is ever written beside the store being read."""
         if not path.is_file():
             raise StoreMissingError(
                 f"no store at {path}: start the daemon once (`inkasso-gateway run`) to create it"
             )
-        db = sqlite3.connect(
-            f"file:{quote(str(path))}?mode=ro",
-            uri=True,
-            isolation_level=None,
-            timeout=5.0,
-            check_same_thread=False,
-        )
+        try:
+            db = self._read_only(f"file:{quote(str(path))}?mode=ro")
+        except sqlite3.OperationalError:
+            if not at_rest:
+                raise
+            wal = Path(f"{path}-wal")
+            if not wal.exists() or wal.stat().st_size == 0:
+                db = self._read_only(f"file:{quote(str(path))}?mode=ro&immutable=1")
+            else:
+                self._private = Path(tempfile.mkdtemp(prefix="inkasso-gateway-store-"))
+                for suffix in ("", "-wal"):
+                    shutil.copyfile(f"{path}{suffix}", self._private / f"gateway.db{suffix}")
+                db = self._read_only(str(self._private / "gateway.db"))
         try:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
         except BaseException:
@@ -397,8 +438,20 @@ class SqliteStore:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    @staticmethod
+    def _read_only(uri: str) -> sqlite3.Connection:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0, check_same_thread=False)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opening is lazy: read now
+        except BaseException:
+            db.close()
+            raise
+        return db
+
     def close(self) -> None:
         self._db.close()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
 
     # -- History (the rules' view of earlier files) --------------------------------------------
 
@@ -708,14 +761,32 @@ class SqliteStore:
                     for code, severity, count in judgement.finding_counts
                 ],
             )
-            head = db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
-            if (head[0] if head else GENESIS_SHA256) != judgement.previous_receipt_sha256:
-                raise StoreConflictError("the receipt chain moved: another writer wrote a receipt in between")
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('receipt_chain_head', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (judgement.receipt_sha256,),
+            db.executemany(
+                "INSERT INTO unjournaled_cases (file_row, position, reference, status) VALUES (?, ?, ?, ?)",
+                (
+                    (judgement.file_id, position, reference, status)
+                    for position, reference, status in judgement.unjournaled
+                ),
             )
+            head, length = self._chain_tip(db)
+            if head != judgement.previous_receipt_sha256 or length + 1 != judgement.chain_position:
+                raise StoreConflictError("the receipt chain moved: another writer wrote a receipt in between")
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [
+                    ("receipt_chain_head", judgement.receipt_sha256),
+                    ("receipt_chain_length", str(judgement.chain_position)),
+                ],
+            )
+
+    @staticmethod
+    def _chain_tip(db: sqlite3.Connection) -> tuple[str, int]:
+        rows = dict(
+            db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('receipt_chain_head', 'receipt_chain_length')"
+            ).fetchall()
+        )
+        return rows.get("receipt_chain_head", GENESIS_SHA256), int(rows.get("receipt_chain_length", "0"))
 
     def _open_journal(self, db: sqlite3.Connection, client_id: str, now: datetime) -> int:
         row = db.execute(
@@ -737,8 +808,51 @@ class SqliteStore:
             )
 
     def receipt_chain_head(self) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'receipt_chain_head'").fetchone()
-        return GENESIS_SHA256 if row is None else str(row[0])
+        return self._chain_tip(self._db)[0]
+
+    def receipt_chain_tip(self) -> tuple[str, int]:
+        """The newest receipt's SHA-256 and the chain's length (the next receipt's place - 1)."""
+        return self._chain_tip(self._db)
+
+    def unjournaled_cases(self, reference: str) -> list[tuple[FileRecord, str]]:
+        """The files in which a case with this reference was not journaled, and its status there."""
+        rows = self._db.execute(
+            f"SELECT u.status, {', '.join('f.' + c.strip() for c in _FILE_COLUMNS.split(','))} "
+            "FROM unjournaled_cases u JOIN files f ON f.id = u.file_row WHERE u.reference = ? ORDER BY f.id",
+            (reference,),
+        ).fetchall()
+        return [(self._file(row[1:]), str(row[0])) for row in rows]
+
+    def resolve_quarantined(self, file_id: int, *, by: str, resolution: str, now: datetime) -> FileRecord:
+        """A person has dealt with a quarantined file (what they did is recorded, the file stays)."""
+        with self._tx() as db:
+            row = db.execute("SELECT status, resolved_at FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None or row[0] != "quarantined":
+                raise StoreError(f"file {file_id} is not in quarantine")
+            if row[1] is not None:
+                raise StoreError(f"file {file_id} was dealt with already")
+            db.execute(
+                "UPDATE files SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
+                (_iso(now), by, resolution[:2000], file_id),
+            )
+            db.execute(
+                "INSERT INTO events (at, kind, subject, detail) SELECT ?, 'quarantine-resolved', name, ? FROM files WHERE id = ?",
+                (_iso(now), f"by {by}: {resolution}"[:2000], file_id),
+            )
+        return self.file(file_id)
+
+    def quarantined_files(self, *, unresolved_only: bool = True) -> list[FileRecord]:
+        query = f"SELECT {_FILE_COLUMNS} FROM files WHERE status = 'quarantined'"
+        if unresolved_only:
+            query += " AND resolved_at IS NULL"
+        return [self._file(row) for row in self._db.execute(query + " ORDER BY id")]
+
+    def last_received(self) -> dict[str, datetime]:
+        """Each source's most recent arrival."""
+        rows = self._db.execute(
+            "SELECT source, MAX(received_at) FROM files WHERE state != 'abandoned' GROUP BY source"
+        )
+        return {str(source): datetime.fromisoformat(at) for source, at in rows}
 
     # -- journals ------------------------------------------------------------------------------
 
