@@ -8,6 +8,7 @@ Relative paths are relative to the config file's folder.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import math
 import os
@@ -63,6 +64,10 @@ class SourceConfig:
     done_marker: str | None
     pattern: str
     settings: Mapping[str, Any] = field(default_factory=dict)  # sftp keys, poll_seconds, after
+    #: A folder source's group and mode (e.g. "inkasso-erp", 0o2770): the ERP's transfer account
+    #: writes into it through the group, nobody else may. Set by the daemon at start.
+    group: str | None = None
+    mode: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +148,21 @@ def _read_postal_directory(path: Path) -> dict[str, str]:
     return directory
 
 
-def locate(explicit: str | None, *, cwd: Path | None = None) -> Path:
+#: Where an installed gateway's configuration lives (deploy/README): found without --config.
+INSTALLED_CONFIG = Path("/etc/inkasso-gateway/gateway.toml")
+
+
+def locate(explicit: str | None, *, cwd: Path | None = None, installed: Path = INSTALLED_CONFIG) -> Path:
+    """``--config``, else $INKASSO_GATEWAY_CONFIG, else ./gateway.toml, else the installed one."""
     if explicit:
         return Path(explicit)
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
         return Path(from_env)
-    return (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    local = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    if local.is_file() or not installed.is_file():
+        return local
+    return installed
 
 
 class _Checker:
@@ -210,9 +223,12 @@ _GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
 _SOURCE = frozenset(
-    {"name", "type", "path", "clients", "stable_seconds", "done_marker", "pattern", "poll_seconds", "after"}
+    {
+        "name", "type", "path", "clients", "stable_seconds", "done_marker", "pattern", "poll_seconds", "after",
+        "group", "mode",
+    }
     | SFTP_KEYS
-)
+)  # fmt: skip
 _DELIVERY = frozenset({"type", "path", "schedule", "review"} | SFTP_KEYS)
 _RULES = frozenset({"strict_sequence", "postal_directory", "max_attachment_bytes"})
 _REPORTS = frozenset({"schedule", "path"})
@@ -237,9 +253,17 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
     top = check.table(dict(data), "", _TOP)
 
     def resolve(value: str | None) -> Path | None:
+        """A path of the configuration's side (keys, known_hosts, the postal directory): relative
+        to the configuration file's folder."""
         return None if value is None else (base / value).resolve()
 
     gateway = check.table(top.get("gateway", {}), "gateway", _GATEWAY)
+    data_dir = resolve(check.get(gateway, "data_dir", "gateway", str, ".")) or base
+
+    def on_data_side(value: str | None) -> Path | None:
+        """A path of the data side (sources, delivery, reports): relative to the data folder."""
+        return None if value is None else (data_dir / value).resolve()
+
     timezone = check.get(gateway, "timezone", "gateway", str, DEFAULT_TIMEZONE)
     try:
         ZoneInfo(timezone)
@@ -263,8 +287,8 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
 
     clients = _clients(check, top.get("clients", []))
     client_ids = {client.id for client in clients}
-    sources = _sources(check, top.get("sources", []), client_ids, resolve)
-    delivery = _delivery(check, top.get("delivery", {}), resolve)
+    sources = _sources(check, top.get("sources", []), client_ids, on_data_side)
+    delivery = _delivery(check, top.get("delivery", {}), on_data_side)
 
     rules_table = check.table(top.get("rules", {}), "rules", _RULES)
     postal = check.get(rules_table, "postal_directory", "rules", str, None)
@@ -292,7 +316,8 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
     if report_schedule:
         _check_cron(check, "reports.schedule", report_schedule)
     reports = ReportsConfig(
-        schedule=report_schedule or None, path=resolve(check.get(reports_table, "path", "reports", str, None))
+        schedule=report_schedule or None,
+        path=on_data_side(check.get(reports_table, "path", "reports", str, None)),
     )
 
     if check.problems:
@@ -303,7 +328,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str) -> GatewayConfig:
         timezone=timezone,
         on_case_error=policy,
         scan_seconds=scan_seconds,
-        data_dir=resolve(check.get(gateway, "data_dir", "gateway", str, ".")) or base,
+        data_dir=data_dir,
         store_url=store_url,
         clients=tuple(clients),
         sources=tuple(sources),
@@ -398,10 +423,21 @@ def _sources(
                     check.problem(f"{where}.{required}", "required for an sftp source")
             if "after" in table and table["after"] not in ("move", "delete"):
                 check.problem(f"{where}.after", "must be move or delete")
+        group = check.get(table, "group", where, str, None)
+        if group is not None:
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                check.problem(f"{where}.group", f"no Unix group {group!r} on this machine")
+        mode = _folder_mode(check, table, where)
+        if (group is not None or mode is not None) and kind != "folder":
+            check.problem(f"{where}.group", "group and mode are for folder sources")
         sources.append(
             SourceConfig(
                 name=name,
                 type=kind,
+                group=group,
+                mode=mode,
                 path=resolve(path),
                 clients=tuple(listed) if listed is not None else None,
                 stable_seconds=stable,
@@ -428,6 +464,24 @@ def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | 
             if required not in table:
                 check.problem(f"delivery.{required}", "required for sftp delivery")
     return DeliveryConfig(kind, resolve(path), schedule, review, settings)
+
+
+def _folder_mode(check: _Checker, table: Mapping[str, Any], where: str) -> int | None:
+    """A folder's mode as octal text ("2770"), the way chmod takes it."""
+    if "mode" not in table:
+        return None
+    text = check.get(table, "mode", where, str, "")
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        check.problem(f"{where}.mode", f'must be an octal mode such as "2770", not {text!r}')
+        return None
+    if mode & 0o007:
+        check.problem(f"{where}.mode", f"{text}: others may not have any access to an inbox of personal data")
+        return None
+    return mode
 
 
 def _check_port(check: _Checker, table: Mapping[str, Any], where: str) -> None:

@@ -13,6 +13,7 @@ import argparse
 import fnmatch
 import json
 import os
+import pwd
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,8 +47,15 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
+#: Commands that write into the data folder: only its owner may run them.
+_WRITING = {("run", None), ("journal", "seal"), ("journal", "approve"), ("journal", "send"),
+            ("journal", "withdraw"), ("quarantine", "resolve")}  # fmt: skip
+
+
 def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     config = config_module.load(config_module.locate(args.config))
+    if (args.command, getattr(args, "action", None)) in _WRITING:
+        _refuse_a_stranger(config)
     if args.command == "run":
         setup_logging(json_lines=args.log_format == "json", level=args.log_level)
         return Daemon(config, once=args.once).run()
@@ -68,9 +76,28 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     return _journal(config, args, out)
 
 
+def _refuse_a_stranger(config: GatewayConfig) -> None:
+    """Only the data folder's owner writes into it: a file written by anyone else (root
+    included) would be one the daemon cannot read or replace later. Looking is for anyone who may
+    read it."""
+    owned = next((p for p in (config.data_dir / "var", config.data_dir) if p.exists()), None)
+    if owned is None:
+        return  # a first start: the folder is created by whoever runs it
+    owner = owned.stat().st_uid
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise ConfigError(
+            f"{config.data_dir} belongs to the user {name}: run this command as {name} "
+            f"(sudo -u {name} inkasso-gateway ...); nothing was changed"
+        )
+
+
 def _config_check(config: GatewayConfig, out: TextIO) -> int:
     folders = Folders.from_config(config)
-    problems = []
+    problems = folders.problems(sources=config.sources)
     for name in folders.__dataclass_fields__:
         folder = getattr(folders, name)
         existing = folder
@@ -79,10 +106,7 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
         if not os.access(existing, os.W_OK | os.X_OK):
             problems.append(f"{folder}: not writable by this user")
     for source in config.sources:
-        if source.type == "folder" and source.path is not None and source.path.exists():
-            if not os.access(source.path, os.R_OK | os.W_OK | os.X_OK):
-                problems.append(f"sources.{source.name}: {source.path} must be readable and writable")
-        elif source.type == "sftp":
+        if source.type == "sftp":
             try:
                 Endpoint.from_settings(source.settings, base=config.base_dir, where=f"sources.{source.name}")
             except (ConfigError, OSError) as error:
@@ -589,7 +613,7 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
         out.write("\n")
     else:
         reporting.write_summary(report, written, out)
-    return EXIT_OK if report.balanced else EXIT_FAILED
+    return EXIT_OK if report.settled else EXIT_FAILED
 
 
 def _audit(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:

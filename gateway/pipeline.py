@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import json
 import logging
 import os
@@ -161,16 +162,58 @@ class Folders:
                 yield from (day for day in folder.iterdir() if day.is_dir())
 
     def ensure(self, *, sources: tuple[SourceConfig, ...], mode: int = 0o700) -> None:
-        """Create every folder and check it is writable; ConfigError names the first that is not."""
-        folders = [getattr(self, name) for name in self.__dataclass_fields__]
-        folders += [source.path for source in sources if source.type == "folder" and source.path]
-        for folder in folders:
+        """Create the gateway's own folders (only ever under the data folder) and check each is
+        writable; check every folder source exists (outside the data folder it is never created:
+        a misspelt path must not quietly become a new, empty inbox), and give it its configured
+        group and mode. ConfigError names the first problem."""
+        for problem in self.problems(sources=sources):
+            raise ConfigError(problem)
+        for name in self.__dataclass_fields__:
+            folder = getattr(self, name)
+            if folder != self.data_dir and not folder.is_relative_to(self.data_dir) and not folder.is_dir():
+                raise ConfigError(f"{folder}: no such folder (only folders in the data folder are created)")
             try:
                 folder.mkdir(parents=True, exist_ok=True, mode=mode)
             except OSError as error:
                 raise ConfigError(f"{folder}: cannot create the folder: {error.strerror or error}") from error
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise ConfigError(f"{folder}: the folder is not writable by this user")
+        for position, source in enumerate(sources):
+            if source.type != "folder" or source.path is None:
+                continue
+            if source.path.is_relative_to(self.data_dir):
+                source.path.mkdir(parents=True, exist_ok=True, mode=mode)
+            try:
+                if source.group is not None:
+                    os.chown(source.path, -1, grp.getgrnam(source.group).gr_gid)
+                if source.mode is not None:
+                    source.path.chmod(source.mode)
+            except (OSError, KeyError) as error:
+                raise ConfigError(
+                    f"sources[{position}]: cannot give {source.path} group {source.group} and mode "
+                    f"{oct(source.mode or 0)[2:]}: {getattr(error, 'strerror', None) or error}"
+                ) from error
+
+    def problems(self, *, sources: tuple[SourceConfig, ...]) -> list[str]:
+        """What `config check` and a start refuse about the folders, each with its key."""
+        found = []
+        for position, source in enumerate(sources):
+            if source.type == "folder" and source.path is not None:
+                if not source.path.is_dir() and not source.path.is_relative_to(self.data_dir):
+                    found.append(
+                        f"sources[{position}].path: {source.path} does not exist (folders outside the data folder "
+                        "are never created: check the spelling, or create it)"
+                    )
+                elif source.path.exists() and not os.access(source.path, os.R_OK | os.W_OK | os.X_OK):
+                    found.append(
+                        f"sources[{position}].path: {source.path} must be readable and writable by this user"
+                    )
+        for key, folder in (("delivery.path", self.journals), ("reports.path", self.reports)):
+            if not folder.is_relative_to(self.data_dir) and not folder.is_dir():
+                found.append(
+                    f"{key}: {folder} does not exist (folders outside the data folder are never created)"
+                )
+        return found
 
 
 class FileTimeoutError(Exception):

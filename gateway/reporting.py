@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import tempfile
 import time as time_module
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +30,7 @@ from gateway.domain.report import (
     AttentionCase,
     CapitalByState,
     Discrepancy,
+    FileLine,
     FileTally,
     JournalLine,
     Report,
@@ -43,7 +46,7 @@ from gateway.formats.report_csv import CSV_TABLES, write_report_csv
 from gateway.formats.report_html import write_report_html
 from gateway.fsutil import write_replacing
 from gateway.pipeline import Folders
-from gateway.store import FileState, JournalRecord, ReceivedFile, StoredCase
+from gateway.store import FileState, JournalRecord, JournalState, ReceivedFile, StoredCase
 from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -133,10 +136,12 @@ def build_report(
 
         tallies: dict[tuple[date, str, str], _Tally] = defaultdict(_Tally)
         drop_to_receipt = array("d")  # 8 bytes a file: a year of files is a few MB
+        files = _FileListSpool()
         for received in store.received_files(start, end):
             received_by = owner(received.client_id, received.client_orgnr)
             if client is not None and received_by != client:
                 continue
+            files.add(_file_line(received))
             tallies[(received.received_at.astimezone(zone).date(), received.source, received_by)].add(
                 received
             )
@@ -190,6 +195,7 @@ def build_report(
             zone,
             client,
         )
+        waiting_for_a_person = _waiting(store, client)
         waiting, listed = store.cases_awaiting_review(client_id=client, limit=ATTENTION_LIMIT)
         return Report(
             period_from=period_from,
@@ -212,7 +218,83 @@ def build_report(
             attention=[_attention(case) for case in listed],
             attention_total=waiting,
             chain_head=store.receipt_chain_head(),
+            files=files,
+            waiting=waiting_for_a_person,
         )
+
+
+class _FileListSpool:
+    """The period's file lines on disk (a month can hold 100,000 files), readable again and again."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed with the report
+        self._count = 0
+
+    def add(self, line: FileLine) -> None:
+        self._file.write(
+            json.dumps(
+                [line.name, line.source, line.received_at.isoformat(), line.sha256, line.status,
+                 line.cases_accepted, line.cases_rejected, line.receipt],
+                ensure_ascii=False,
+            )
+            + "\n"
+        )  # fmt: skip
+        self._count += 1
+
+    def __iter__(self) -> Iterator[FileLine]:
+        self._file.flush()
+        self._file.seek(0)
+        for text in self._file:
+            name, source, received, sha256, status, accepted, rejected, receipt = json.loads(text)
+            yield FileLine(
+                name, source, datetime.fromisoformat(received), sha256, status, accepted, rejected, receipt
+            )
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _file_line(received: ReceivedFile) -> FileLine:
+    status = received.status if received.state is not FileState.CLAIMED and received.status else "in-progress"
+    return FileLine(
+        name=mask_identities(received.name),
+        source=received.source,
+        received_at=received.received_at,
+        sha256=received.sha256,
+        status=status,
+        cases_accepted=received.accepted_count,
+        cases_rejected=received.rejected_count + received.duplicate_count,
+        receipt=Path(received.receipt_path).name if received.receipt_path else None,
+    )
+
+
+def _waiting(store: SqliteStore, client: str | None) -> list[Discrepancy]:
+    """Quarantined files no one has dealt with and deliveries that failed for good: accounted
+    for, but waiting for a person (whatever period they arrived in)."""
+    waiting = [
+        Discrepancy(
+            "file-quarantined",
+            mask_identities(record.name),
+            f"Fil {record.id} ligger i karantän sedan {record.judged_at:%Y-%m-%d %H:%M} UTC: undersök den och "
+            f"markera den som hanterad (`quarantine resolve {record.id}`).",
+            f"File {record.id} has been in quarantine since {record.judged_at:%Y-%m-%d %H:%M} UTC: look into it "
+            f"and mark it dealt with (`quarantine resolve {record.id}`).",
+        )
+        for record in store.quarantined_files()
+        if record.judged_at is not None and (client is None or record.client_id in (None, client))
+    ]
+    waiting += [
+        Discrepancy(
+            "delivery-failed",
+            journal.journal_id,
+            f"Leveransen misslyckades och görs inte om av sig själv: {mask_identities(journal.last_error or '')}",
+            f"The delivery failed and is not retried on its own: {mask_identities(journal.last_error or '')}",
+        )
+        for journal in store.journals(states=[JournalState.APPROVED])
+        if (journal.last_error or "").startswith("PERMANENT")
+        and (client is None or journal.client_id == client)
+    ]
+    return waiting
 
 
 class _Discrepancies:
@@ -407,6 +489,10 @@ def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
         "" if report.period_from == report.period_to else f" -- {report.period_to}"
     )
     out.write(f"Avstämning / Reconciliation {period}, {scope}\n")
+    if report.waiting:
+        out.write(f"WAITING FOR A PERSON ({len(report.waiting)}):\n")
+        for item in report.waiting[:SUMMARY_LIMIT]:
+            out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
     if not report.balanced:
         out.write(f"NOT ACCOUNTED FOR ({len(report.discrepancies) + len(report.gaps)}):\n")
         for gap in report.gaps:
@@ -416,8 +502,12 @@ def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
             out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
         if len(report.discrepancies) > SUMMARY_LIMIT:
             out.write(f"  ... and {len(report.discrepancies) - SUMMARY_LIMIT} more: see the report\n")
-    else:
+    elif report.empty:
+        out.write("No files arrived in the period.\n")
+    elif not report.waiting:
         out.write("Everything accounted for.\n")
+    else:
+        out.write("Everything accounted for, but not done: see what waits for a person above.\n")
     out.write(
         f"Files in: {total.files} = accepted {total.accepted} + partially accepted {total.partially_accepted} "
         f"+ rejected {total.rejected} + duplicate {total.duplicate} + quarantined {total.quarantined} "
@@ -442,6 +532,12 @@ def summary_json(report: Report, written: list[Path]) -> dict[str, Any]:
         "period_to": report.period_to.isoformat(),
         "client": report.client,
         "balanced": report.balanced,
+        "settled": report.settled,
+        "files_arrived": len(report.files),
+        "waiting_for_a_person": [
+            {"kind": w.kind, "subject": w.subject, "message_sv": w.message_sv, "message_en": w.message_en}
+            for w in report.waiting
+        ],
         "discrepancies": [
             {
                 "kind": d.kind,

@@ -212,9 +212,58 @@ def test_folders_that_overlap_or_nest_are_refused_naming_both_keys(
 
 
 def test_a_source_holding_the_configuration_is_refused(tmp_path: Path) -> None:
+    # Data-side paths (sources, delivery, reports) are relative to the data folder.
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "gateway.toml").write_text(
-        '[gateway]\ndata_dir = "../data"\n[[sources]]\nname = "in"\npath = "."\n', encoding="utf-8"
+        '[gateway]\ndata_dir = "../data"\n[[sources]]\nname = "in"\npath = "../etc"\n', encoding="utf-8"
     )
     with pytest.raises(ConfigError, match=r"sources\[0\]\.path: .* holds the configuration file"):
         config.load(tmp_path / "etc" / "gateway.toml")
+
+
+def test_data_side_paths_follow_the_data_folder_and_keys_stay_beside_the_configuration(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "postnummer.txt").write_text("11122\tStockholm\n", encoding="utf-8")
+    (tmp_path / "etc" / "gateway.toml").write_text(
+        '[gateway]\ndata_dir = "/srv/inkasso"\n'
+        '[[sources]]\nname = "in"\npath = "inbox"\n'
+        '[delivery]\npath = "outbox/to-kammarkollegiet"\n'
+        '[reports]\npath = "rapporter"\n'
+        '[rules]\npostal_directory = "postnummer.txt"\n',
+        encoding="utf-8",
+    )
+    loaded = config.load(tmp_path / "etc" / "gateway.toml")
+    assert loaded.sources[0].path == Path("/srv/inkasso/inbox")
+    assert loaded.delivery.path == Path("/srv/inkasso/outbox/to-kammarkollegiet")
+    assert loaded.reports.path == Path("/srv/inkasso/rapporter")
+    assert loaded.rules.postal_directory == tmp_path / "etc" / "postnummer.txt"
+
+
+def test_a_source_folder_gets_a_group_and_a_mode_and_others_get_nothing(tmp_path: Path) -> None:
+    import grp
+    import os
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    loaded = config.load(
+        write(tmp_path, f'[[sources]]\nname = "in"\npath = "in"\ngroup = "{group}"\nmode = "2770"\n')
+    )
+    assert (loaded.sources[0].group, loaded.sources[0].mode) == (group, 0o2770)
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.mode: 2777: others may not"):
+        config.load(write(tmp_path, '[[sources]]\nname = "in"\npath = "in"\nmode = "2777"\n'))
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.group: no Unix group 'no-such-group-x'"):
+        config.load(write(tmp_path, '[[sources]]\nname = "in"\npath = "in"\ngroup = "no-such-group-x"\n'))
+
+
+def test_the_installed_configuration_is_found_without_flag_or_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INKASSO_GATEWAY_CONFIG", raising=False)
+    installed = tmp_path / "etc" / "gateway.toml"
+    assert config.locate(None, cwd=tmp_path, installed=installed) == tmp_path / "gateway.toml"
+    installed.parent.mkdir()
+    installed.write_text("", encoding="utf-8")
+    assert config.locate(None, cwd=tmp_path, installed=installed) == installed
+    (tmp_path / "gateway.toml").write_text("", encoding="utf-8")
+    assert config.locate(None, cwd=tmp_path, installed=installed) == tmp_path / "gateway.toml"

@@ -175,3 +175,102 @@ def test_the_auditors_own_script_verifies_the_gateways_receipts_from_the_receipt
     )
     result = subprocess.run(script, capture_output=True, text=True, check=False)
     assert result.returncode == 1 and result.stdout.startswith("BROKEN:"), result.stdout
+
+
+# -- status tells the truth ------------------------------------------------------------------------
+
+
+def test_status_says_whether_a_daemon_runs_and_what_waits_for_a_person(tmp_path: Path) -> None:
+    import json
+
+    from tests.daemon_harness import Gateway as Installation
+    from tests.daemon_harness import case_file, cases, drop, wait_for
+
+    gw = Installation(tmp_path / "gw")
+    daemon = gw.start(env={"GATEWAY_TEST_FAULT": "raise:poison"})
+
+    def status() -> tuple[int, dict[str, object], str]:
+        as_json = gw.cli("status", "--format", "json", check=False)
+        as_text = gw.cli("status", check=False)
+        assert as_json.returncode == as_text.returncode, "the JSON and the text tell the same"
+        facts = json.loads(as_json.stdout)
+        assert facts["exit_code"] == as_json.returncode
+        return as_json.returncode, facts, as_text.stdout
+
+    wait_for(lambda: " started: " in daemon.stderr(), timeout=20, what="the daemon started", daemon=daemon)
+    wait_for(lambda: status()[0] == 0, timeout=20, what="status 0: running, nothing waits", daemon=daemon)
+    code, facts, text = status()
+    assert facts["daemon"]["pid"] == daemon.pid and facts["daemon"]["heartbeat_age_seconds"] < 5  # type: ignore[index]
+    assert "nothing waits for a person" in text and f"pid {daemon.pid}" in text
+
+    drop(gw.inbox, "good.xml", case_file("GOOD-1", cases("G", 1)))
+    drop(gw.inbox, "poison.xml", case_file("POISON-1", cases("P", 1)))
+    wait_for(lambda: len(gw.receipt_paths()) == 2, timeout=60, what="two receipts", daemon=daemon)
+    code, facts, text = status()
+    assert code == 1, text
+    (item,) = facts["attention"]  # type: ignore[misc]
+    assert item["kind"] == "file-quarantined" and item["subject"] == "poison.xml"
+    (source,) = facts["sources"]  # type: ignore[misc]
+    assert source["last_received_at"] is not None
+
+    listed = json.loads(gw.cli("quarantine", "list", "--format", "json").stdout)
+    gw.cli(
+        "quarantine", "resolve", str(listed[0]["file_id"]), "--by", "Karin", "--note", "asked ERP to resend"
+    )
+    assert status()[0] == 0
+    assert json.loads(gw.cli("quarantine", "list", "--format", "json").stdout) == []
+
+    assert daemon.terminate() == 0
+    code, facts, text = status()
+    assert code == 3 and facts["daemon"]["running"] is False, text  # type: ignore[index]
+    assert "daemon NOT running" in text
+
+
+# -- config check and who may write -------------------------------------------------------------------
+
+
+def test_a_missing_source_folder_outside_the_data_folder_is_an_error_and_never_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    misspelt = tmp_path / "srv" / "inbxo"
+    config = tmp_path / "etc" / "gateway.toml"
+    config.parent.mkdir()
+    config.write_text(
+        '[gateway]\ndata_dir = "../data"\n'
+        '[[clients]]\nid = "lst-exempel"\norgnr = "202100-0001"\nname = "L"\n'
+        f'[[sources]]\nname = "erp"\npath = "{misspelt}"\n'
+        '[[sources]]\nname = "local"\npath = "inbox/local"\n',
+        encoding="utf-8",
+    )
+    code, out = _run(capsys, "config", "check", "--config", str(config))
+    assert code == 2 and f"sources[0].path: {misspelt} does not exist" in out, out
+    code, out = _run(capsys, "run", "--once", "--config", str(config))
+    assert code == 2 and "does not exist" in out
+    assert not misspelt.exists()
+    misspelt.mkdir(parents=True)
+    code, out = _run(capsys, "run", "--once", "--config", str(config))
+    assert code == 0, out
+    assert (tmp_path / "data" / "inbox" / "local").is_dir(), "a folder in the data folder is created"
+
+
+@needs_root
+def test_a_command_that_writes_is_refused_to_anyone_but_the_data_folders_owner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    gateway = _a_day(tmp_path / "day")
+    # The data folder belongs to the service user; an operator runs a command as someone else
+    # (here root, who would otherwise leave root-owned files the daemon cannot touch).
+    for path in [gateway.folders.data_dir / "var", *(gateway.folders.data_dir / "var").rglob("*")]:
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    config = str(gateway.config.path)
+    for command in (
+        ("journal", "seal"),
+        ("journal", "send"),
+        ("quarantine", "resolve", "1", "--by", "x", "--note", "y"),
+    ):
+        code, out = _run(capsys, *command, "--config", config)
+        assert code == 2 and "belongs to the user nobody: run this command as nobody" in out, (command, out)
+    code, out = _run(capsys, "journal", "list", "--config", config)  # looking is for anyone who may read
+    assert code == 0 and "lst-exempel-j1" in out, out

@@ -407,6 +407,7 @@ def test_sections_in_order() -> None:
         "Journaler / Journals",
         "Ledtider / Latencies",
         "Ärenden som väntar på en person / Cases waiting for a person",
+        "Filer / Files",
     ]
 
 
@@ -502,7 +503,7 @@ def test_nothing_refers_outside_the_page() -> None:
 
 def test_the_empty_report() -> None:
     tree = parse(empty_report())
-    assert tree.xpath("//*[@id='status']")[0].get("class") == "status good"
+    assert tree.xpath("//*[@id='status']")[0].get("class") == "status quiet"  # "No files arrived", not green
     assert "Uppdragsgivare / Client lst-exempel" in text_of(tree.xpath("//header")[0])
     assert len(tree.xpath("//svg")) == 4
     assert not tree.xpath("//svg//rect[title]")  # no bars, and so no legends either
@@ -549,6 +550,7 @@ def test_csv_tables_have_a_header_rows_and_the_stamp() -> None:
         "journaler": len(report.journals),
         "regler": len(report.rules),
         "latens": len(report.latencies),
+        "filer": len(report.files),
     }
     assert set(CSV_TABLES) == set(expected_rows)
     for table in CSV_TABLES:
@@ -822,3 +824,25 @@ def test_chromium_draws_the_charts(tmp_path: Path) -> None:
     # No data, no bars.
     assert colour_pixels(shots["empty"], accepted) < 20
     assert colour_pixels(shots["empty"], rejected) < 20
+
+
+def test_a_period_without_files_says_so_and_one_with_a_quarantined_file_is_not_green() -> None:
+    import dataclasses
+
+    from gateway.domain.report import Discrepancy
+
+    report = realistic_report()
+    empty = dataclasses.replace(report, tallies=[], journals=[], capital_by_state=[], rules=[])
+    assert [text_of(h) for h in parse(empty).xpath("//h2")][0] == "Inga filer kom / No files arrived"
+    waiting = dataclasses.replace(
+        report,
+        waiting=[
+            Discrepancy(
+                "file-quarantined", "poison.xml", "Fil 7 ligger i karantän", "File 7 is in quarantine"
+            )
+        ],
+    )
+    page = parse(waiting)
+    assert [text_of(h) for h in page.xpath("//h2")][0] == "Väntar på en handläggare / Waiting for a person"
+    assert page.xpath("//section[@id='status']/@class") == ["status warn"]
+    assert not waiting.settled and waiting.balanced

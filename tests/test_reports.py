@@ -201,6 +201,13 @@ def test_report_command_writes_html_and_csv_and_exits_1_when_something_is_unacco
 ) -> None:
     day = traffic.day
     code, out = _run(day, "report", "--from", "2026-11-25", "--to", "2026-11-25", capsys=capsys)
+    # Accounted for, but the quarantined file waits for a person: not green, not exit 0.
+    assert code == 1 and "WAITING FOR A PERSON (1):" in out and "[file-quarantined] poison.xml" in out, out
+    (quarantined,) = day.store.quarantined_files()
+    day.store.resolve_quarantined(
+        quarantined.id, by="Karin", resolution="asked for the file again", now=MORNING
+    )
+    code, out = _run(day, "report", "--from", "2026-11-25", "--to", "2026-11-25", capsys=capsys)
     assert code == 0, out
     assert "Everything accounted for" in out
     html = day.folders.reports / "avstamning-2026-11-25.html"
@@ -209,6 +216,12 @@ def test_report_command_writes_html_and_csv_and_exits_1_when_something_is_unacco
         rows = list(csv.DictReader(handle))
     assert sum(int(row["files"]) for row in rows) == 7
     assert all(row["konfig_sha256"] == day.config.sha256 for row in rows)
+    # The file list, to match against an ERP's export log: one row per file, with its receipt.
+    with (day.folders.reports / "avstamning-2026-11-25.filer.csv").open(encoding="utf-8-sig") as handle:
+        files = list(csv.DictReader(handle))
+    assert len(files) == 7 and {row["status"] for row in files} >= {"accepted", "quarantined", "duplicate"}
+    assert all(row["receipt"].endswith(".kvittens.xml") and len(row["sha256"]) == 64 for row in files)
+    assert "poison.xml" in html.read_text(encoding="utf-8")
 
     archived = next(day.folders.archive.glob("*/*"))
     archived.unlink()  # an original gone from the archive: not accounted for
@@ -460,7 +473,10 @@ def test_writing_a_report_clears_what_a_killed_writer_left_and_nothing_else(traf
     assert not stale.exists() and live.exists()
     assert [p.name for p in written] == [
         "avstamning-2026-11-25.html",
-        *(f"avstamning-2026-11-25.{table}.csv" for table in ("avstamning", "journaler", "regler", "latens")),
+        *(
+            f"avstamning-2026-11-25.{table}.csv"
+            for table in ("avstamning", "journaler", "regler", "latens", "filer")
+        ),
     ]
 
 
@@ -558,3 +574,13 @@ name = "Länsstyrelsen i Annat län"
     assert code == 1 and "NOT sealed lst-exempel-j1: client 'lst-exempel' is no longer configured" in out, out
     code, out = _run(day, "journal", "list", capsys=capsys)
     assert "(open)" in out, "still open, still unnumbered"
+
+
+def test_trace_follows_a_rejected_case_to_its_file_receipt_and_findings(
+    traffic: Traffic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(traffic.day, "trace", "LST-2026-0431", capsys=capsys)
+    assert code == 0, out
+    assert "Case LST-2026-0431 (rejected in file lst-exempel-2026-11-25-blandad.xml)" in out
+    assert "rejected: not journaled; receipt" in out and "finding M02 (Fel)" in out
+    assert "780612-XXXX" in out or "780612" not in out  # the identity in the message stays masked

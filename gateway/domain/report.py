@@ -16,9 +16,10 @@ A row where they do not hold, a gap in a client's journal sequence numbers, or a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 #: The client of a file whose client could not be read (a broken header): still counted.
@@ -184,6 +185,28 @@ class AttentionCase:
 
 
 @dataclass(frozen=True, slots=True)
+class FileLine:
+    """One file of the period, as an ERP's export log can be matched against it."""
+
+    name: str  # masked where it holds an identity number
+    source: str
+    received_at: datetime
+    sha256: str
+    status: str  # accepted | partially-accepted | rejected | duplicate | quarantined | in-progress
+    cases_accepted: int
+    cases_rejected: int  # rejected and duplicate
+    receipt: str | None  # the receipt's file name
+
+
+class FileLines(Protocol):
+    """The period's files, oldest first: readable more than once, held on disk for a long period."""
+
+    def __iter__(self) -> Iterator[FileLine]: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
 class ReportStamp:
     """What the report says about its own making (as receipts and journals do)."""
 
@@ -212,6 +235,11 @@ class Report:
     #: The SHA-256 of the newest receipt when the report was made: kept outside the gateway, it
     #: lets `audit verify --anchor` prove later that no receipt up to it was rewritten.
     chain_head: str = ""
+    #: Every file of the period (CSV: all of them; the page: the first ones).
+    files: FileLines = field(default_factory=tuple)
+    #: What waits for a person (a quarantined file no one has dealt with, a delivery that failed
+    #: for good): accounted for, but not done; the headline is not green while anything waits.
+    waiting: Sequence[Discrepancy] = field(default_factory=tuple)
 
     @property
     def total(self) -> FileTally:
@@ -239,6 +267,16 @@ class Report:
     @property
     def balanced(self) -> bool:
         return not self.discrepancies and not self.gaps
+
+    @property
+    def settled(self) -> bool:
+        """Accounted for and nothing waiting for a person: what `report` exits 0 on."""
+        return self.balanced and not self.waiting
+
+    @property
+    def empty(self) -> bool:
+        """No file arrived in the period (nothing to account for is not "all accounted for")."""
+        return self.total.files == 0
 
     def journals_in(self, state: str) -> list[JournalLine]:
         return [journal for journal in self.journals if journal.state == state]

@@ -26,7 +26,7 @@ from gateway.domain.report import TALLY_COUNTS, Report
 __all__ = ["CSV_TABLES", "STAMP_COLUMNS", "write_report_csv"]
 
 #: The tables, by the name that goes into the file name (ASCII: it travels through file systems).
-CSV_TABLES: tuple[str, ...] = ("avstamning", "journaler", "regler", "latens")
+CSV_TABLES: tuple[str, ...] = ("avstamning", "journaler", "regler", "latens", "filer")
 #: The last three columns of every row.
 STAMP_COLUMNS: tuple[str, ...] = ("gateway_version", "regelversion", "konfig_sha256")
 
@@ -155,9 +155,38 @@ def _latencies(report: Report, _: _Times) -> _Rows:
     return header, rows
 
 
+def _files(report: Report, when: _Times) -> _Rows:
+    """Every file of the period, to match against an ERP's export log."""
+    header = (
+        "file",
+        "source",
+        "received_at",
+        "sha256",
+        "status",
+        "cases_accepted",
+        "cases_rejected",
+        "receipt",
+    )
+    rows = (
+        (
+            _text(f.name),
+            _text(f.source),
+            when(f.received_at),
+            f.sha256,
+            f.status,
+            str(f.cases_accepted),
+            str(f.cases_rejected),
+            _text(f.receipt or ""),
+        )
+        for f in report.files
+    )
+    return header, rows
+
+
 _TABLES: dict[str, Callable[[Report, _Times], _Rows]] = {
     "avstamning": _tallies,
     "journaler": _journals,
     "regler": _rules,
     "latens": _latencies,
+    "filer": _files,
 }

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from gateway.domain.identity import mask_identities
-from gateway.domain.report import TALLY_COUNTS, FileTally, Report, format_ore
+from gateway.domain.report import TALLY_COUNTS, Discrepancy, FileTally, Report, format_ore
 from gateway.formats import svg_chart
 from gateway.formats.svg_chart import Series, clean_text, format_count
 
@@ -93,12 +93,15 @@ _HALF_WIDTH = 570
 _FULL_WIDTH = 1190
 _SPLIT_WIDTH = 700
 _DASH = "–"
+#: Files listed on the page (all of them are in the .filer.csv beside it).
+FILES_SHOWN = 500
 
 _CSS = """
 :root {
   --ink: #1d2125; --muted: #5f6670; --faint: #8a9199; --line: #e3e5e8; --bg: #f4f5f7; --card: #ffffff;
   --bad: #b42318; --bad-bg: #fef3f2; --bad-line: #fda29b;
   --good: #067647; --good-bg: #ecfdf3; --good-line: #abefc6;
+  --warn: #b54708; --warn-bg: #fffaeb; --warn-line: #fedf89;
   --accent: #0b5394;
 }
 * { box-sizing: border-box; }
@@ -125,6 +128,9 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", M
 .status.bad h2, .status.bad h2 .en { color: var(--bad); }
 .status.good { background: var(--good-bg); border-color: var(--good-line); border-left: 6px solid var(--good); }
 .status.good h2, .status.good h2 .en { color: var(--good); }
+.status.warn { background: var(--warn-bg); border-color: var(--warn-line); border-left: 6px solid var(--warn); }
+.status.warn h2, .status.warn h2 .en { color: var(--warn); }
+.status.quiet { background: #f8fafc; border-color: #e2e8f0; border-left: 6px solid #94a3b8; }
 .status ul { margin: 12px 0 0; padding: 0; list-style: none; }
 .status li { background: #fff; border: 1px solid var(--bad-line); border-radius: 8px; padding: 10px 14px; margin-top: 8px; }
 .status li .what { font-weight: 600; }
@@ -360,6 +366,7 @@ class _Page:
         self.journals_table(main)
         self.latency_table(main)
         self.attention_table(main)
+        self.files_table(main)
         self.footer(main)
         return html
 
@@ -390,6 +397,25 @@ class _Page:
 
     def status(self, main: etree._Element) -> None:
         report = self.report
+        if report.balanced and report.waiting:
+            box = _el(main, "section", cls="status warn", id="status", role="status")
+            _bilingual(box, "h2", "Väntar på en handläggare", "Waiting for a person")
+            _el(box, "p", "Allt är redovisat, men detta är inte klart och görs inte klart av sig självt. ")
+            _el(
+                box[-1],
+                "span",
+                "Everything is accounted for, but this is not done and will not finish on its own.",
+                cls="en",
+                lang="en",
+            )
+            self._items(box, report.waiting)
+            return
+        if report.balanced and report.empty:
+            box = _el(main, "section", cls="status quiet", id="status")
+            _bilingual(box, "h2", "Inga filer kom", "No files arrived")
+            _el(box, "p", "Ingen fil togs emot under perioden. ")
+            _el(box[-1], "span", "No file was received in the period.", cls="en", lang="en")
+            return
         if not report.discrepancies and not report.gaps:
             box = _el(main, "section", cls="status good", id="status")
             _bilingual(box, "h2", "✓ Allt avstämt", "Everything accounted for")
@@ -413,15 +439,7 @@ class _Page:
             cls="en",
             lang="en",
         )
-        items = _el(box, "ul")
-        for item in report.discrepancies:
-            li = _el(items, "li")
-            what = _el(li, "div", cls="what")
-            _el(what, "span", item.kind, cls="kind mono")
-            # Masked here too: a subject may quote a file name, and file names hold personnummer.
-            _el(what, "span", mask_identities(item.subject))
-            _el(li, "p", mask_identities(item.message_sv), lang="sv")
-            _el(li, "p", mask_identities(item.message_en), cls="en", lang="en")
+        items = self._items(box, [*report.discrepancies, *report.waiting])
         for gap in report.gaps:
             li = _el(items, "li")
             what = _el(li, "div", cls="what")
@@ -429,6 +447,19 @@ class _Page:
             _el(what, "span", gap.client)
             _el(li, "p", f"Journalnummer saknas: {_ranges(gap.missing)}", lang="sv")
             _el(li, "p", f"Journal numbers missing: {_ranges(gap.missing)}", cls="en", lang="en")
+
+    @staticmethod
+    def _items(box: etree._Element, found: Sequence[Discrepancy]) -> etree._Element:
+        items = _el(box, "ul")
+        for item in found:
+            li = _el(items, "li")
+            what = _el(li, "div", cls="what")
+            _el(what, "span", item.kind, cls="kind mono")
+            # Masked here too: a subject may quote a file name, and file names hold personnummer.
+            _el(what, "span", mask_identities(item.subject))
+            _el(li, "p", mask_identities(item.message_sv), lang="sv")
+            _el(li, "p", mask_identities(item.message_en), cls="en", lang="en")
+        return items
 
     def figures(self, main: etree._Element) -> None:
         total, report = self.total, self.report
@@ -873,6 +904,45 @@ class _Page:
                 _td(row, _duration(seconds), num=True, title=_DASH if seconds is None else f"{seconds:.3f} s")
         if not self.report.latencies:
             _el(_el(body, "tr"), "td", "Inga data / No data", cls="empty", colspan="5")
+
+    def files_table(self, main: etree._Element) -> None:
+        """The period's files, for matching against an ERP's export log (all of them in .filer.csv)."""
+        card = self._chart_card(main, "Filer", "Files")
+        files = self.report.files
+        if not len(files):
+            _el(card, "p", "Inga filer / No files", cls="empty")
+            return
+        table = _el(_el(card, "div", cls="table-wrap"), "table")
+        head = _el(_el(table, "thead"), "tr")
+        _th(head, "Fil", "File")
+        _th(head, "Källa", "Source")
+        _th(head, "Mottagen", "Received")
+        _th(head, "SHA-256")
+        _th(head, "Status")
+        _th(head, "Godkända", "Accepted", num=True)
+        _th(head, "Underkända", "Rejected", num=True)
+        _th(head, "Kvittens", "Receipt")
+        body = _el(table, "tbody")
+        for shown, line in enumerate(files):
+            if shown == FILES_SHOWN:
+                break
+            row = _el(body, "tr")
+            _td(row, mask_identities(line.name), cls="mono")
+            _td(row, line.source)
+            _td(row, f"{self.local(line.received_at):%Y-%m-%d %H:%M:%S}")
+            _td(row, line.sha256[:12], cls="mono", title=line.sha256)
+            _td(row, line.status)
+            _count_cell(row, line.cases_accepted)
+            _count_cell(row, line.cases_rejected)
+            _td(row, mask_identities(line.receipt or _DASH), cls="mono")
+        if len(files) > FILES_SHOWN:
+            more = len(files) - FILES_SHOWN
+            _el(
+                card,
+                "p",
+                f"… och {more} filer till i .filer.csv / … and {more} more files in .filer.csv",
+                cls="note",
+            )
 
     def attention_table(self, main: etree._Element) -> None:
         card = self._chart_card(main, "Ärenden som väntar på en person", "Cases waiting for a person")

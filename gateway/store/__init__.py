@@ -89,6 +89,7 @@ class ReceivedFile:
     receipt_path: str | None
     final_path: str | None
     client_orgnr: str | None = None
+    sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)

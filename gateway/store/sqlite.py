@@ -1150,7 +1150,7 @@ class SqliteStore:
             "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
             "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "
             "COALESCE(rejected_capital_ore, 0), COALESCE(duplicate_capital_ore, 0), receipt_path, final_path, "
-            "client_orgnr FROM files WHERE received_at >= ? AND received_at < ? AND state != 'abandoned' "
+            "client_orgnr, sha256 FROM files WHERE received_at >= ? AND received_at < ? AND state != 'abandoned' "
             "ORDER BY received_at, id",
             (_iso(start), _iso(end)),
         )
