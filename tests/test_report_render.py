@@ -833,7 +833,7 @@ def test_a_period_without_files_says_so_and_one_with_a_quarantined_file_is_not_g
 
     report = realistic_report()
     empty = dataclasses.replace(report, tallies=[], journals=[], capital_by_state=[], rules=[])
-    assert [text_of(h) for h in parse(empty).xpath("//h2")][0] == "Inga filer kom / No files arrived"
+    assert next(text_of(h) for h in parse(empty).xpath("//h2")) == "Inga filer kom / No files arrived"
     waiting = dataclasses.replace(
         report,
         waiting=[
@@ -843,6 +843,6 @@ def test_a_period_without_files_says_so_and_one_with_a_quarantined_file_is_not_g
         ],
     )
     page = parse(waiting)
-    assert [text_of(h) for h in page.xpath("//h2")][0] == "Väntar på en handläggare / Waiting for a person"
+    assert next(text_of(h) for h in page.xpath("//h2")) == "Väntar på en handläggare / Waiting for a person"
     assert page.xpath("//section[@id='status']/@class") == ["status warn"]
     assert not waiting.settled and waiting.balanced
