@@ -1,47 +1,60 @@
-# inkasso-gateway: `make run` starts the gateway, `make test` runs every check. Both build .venv first.
+# inkasso-gateway: `make run` starts the gateway, `make test` runs every check. Both build .venv first:
+# `make run` with what running needs only (at the versions in deploy/requirements.lock), `make test`
+# adds the development tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+LOCK := deploy/requirements.lock
 
-.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 screenshot
+.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 systemd tools screenshot
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(RUNTIME): pyproject.toml $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet --constraint $(LOCK) -e .
+	touch $(RUNTIME)
 
-run: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/pip install --quiet --constraint $(LOCK) -e '.[dev]'
+	touch $(DEV)
+
+run: $(RUNTIME)
 	$(BIN)/inkasso-gateway run --config gateway.toml
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-# The SFTP tests run against a real OpenSSH server (Debian's openssh-server): install it when missing.
+# Tests run real components; CI runs as root on a fresh machine, so what is missing is installed:
+# OpenSSH's sshd (SFTP), Chromium (report screenshots), sqlite3 (a store lock held by another
+# process), systemd's systemd-analyze (the unit's checks).
 sshd:
 	@test -x /usr/sbin/sshd || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server)
 
-# The report tests take screenshots with headless Chromium (Debian's chromium): install it when missing.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-# The fault tests hold the store's lock from a real sqlite3 process (Debian's sqlite3): install it when missing.
 sqlite3:
 	@command -v sqlite3 >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3)
 
-test: $(STAMP) lint typecheck sshd chromium sqlite3
+systemd:
+	@command -v systemd-analyze >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd)
+
+tools: sshd chromium sqlite3 systemd
+
+test: $(DEV) lint typecheck tools
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/validate.py
 
 # docs/report.png, the README's picture of a report: a week of traffic, its report, a screenshot.
-screenshot: $(STAMP) chromium
+screenshot: $(DEV) chromium
 	$(BIN)/python docs/report_screenshot.py
 
 clean:

@@ -274,3 +274,22 @@ def test_a_command_that_writes_is_refused_to_anyone_but_the_data_folders_owner(
         assert code == 2 and "belongs to the user nobody: run this command as nobody" in out, (command, out)
     code, out = _run(capsys, "journal", "list", "--config", config)  # looking is for anyone who may read
     assert code == 0 and "lst-exempel-j1" in out, out
+
+
+def test_a_source_folder_gets_its_configured_group_and_mode_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import grp
+    import os
+
+    group = grp.getgrgid(os.getgid())
+    (tmp_path / "inbox").mkdir(mode=0o755)
+    (tmp_path / "gateway.toml").write_text(
+        '[[clients]]\nid = "lst-exempel"\norgnr = "202100-0001"\nname = "L"\n'
+        f'[[sources]]\nname = "erp"\npath = "inbox"\ngroup = "{group.gr_name}"\nmode = "2770"\n',
+        encoding="utf-8",
+    )
+    code, out = _run(capsys, "run", "--once", "--config", str(tmp_path / "gateway.toml"))
+    assert code == 0, out
+    info = (tmp_path / "inbox").stat()
+    assert (info.st_mode & 0o7777, info.st_gid) == (0o2770, group.gr_gid)
