@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 LOCK := deploy/requirements.lock
 
-.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 systemd tools screenshot
+.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 systemd system-python tools screenshot
 
 $(RUNTIME): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,8 @@ typecheck: $(DEV)
 
 # Tests run real components; CI runs as root on a fresh machine, so what is missing is installed:
 # OpenSSH's sshd (SFTP), Chromium (report screenshots), sqlite3 (a store lock held by another
-# process), systemd's systemd-analyze (the unit's checks).
+# process), systemd's systemd-analyze and systemd-sysusers (the unit's checks, deploy/install.sh),
+# the system's Python with venv (deploy/install.sh builds the service's venv with it).
 sshd:
 	@test -x /usr/sbin/sshd || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server)
 
@@ -45,7 +46,10 @@ sqlite3:
 systemd:
 	@command -v systemd-analyze >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd)
 
-tools: sshd chromium sqlite3 systemd
+system-python:
+	@/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv)
+
+tools: sshd chromium sqlite3 systemd system-python
 
 test: $(DEV) lint typecheck tools
 	$(BIN)/pytest

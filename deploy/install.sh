@@ -8,6 +8,10 @@ PREFIX=/opt/inkasso-gateway
 # The system's Python (3.11 or later): the service user must be able to run it, which a Python
 # installed under root's home (pyenv, conda) is not.
 PYTHON=${PYTHON:-/usr/bin/python3}
+"$PYTHON" -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' || {
+    echo "$PYTHON is not Python 3.11 or later with venv (Debian: apt-get install python3-venv)" >&2
+    exit 1
+}
 
 # 1. The service user and the ERP's transfer group.
 install -m 0644 deploy/inkasso-gateway.sysusers /usr/lib/sysusers.d/inkasso-gateway.conf
