@@ -592,10 +592,10 @@ def _stream_floor(case_file: Path) -> int:
 
 def phases(case_file: Path) -> None:
     """Where the wall time goes, without cProfile's distortion: each layer timed on its own."""
+    from gateway.cli.validation_output import write_json
     from gateway.domain.rules import FileState, NoHistory, RuleContext, Scope, rules_in
     from gateway.formats.casefile import CaseFileReader
-    from gateway.formats.validation_output import write_json
-    from gateway.validation import ValidationSettings, validate_file
+    from gateway.service.validation import ValidationSettings, validate_file
 
     clock = time.perf_counter
     print("\nphases in-process, without a profiler (one run each; each row includes the rows above it):")
@@ -650,7 +650,7 @@ def phases(case_file: Path) -> None:
 
 
 def profile(case_file: Path, top: int) -> bool:
-    from gateway.validation import ValidationSettings, validate_file
+    from gateway.service.validation import ValidationSettings, validate_file
 
     phases(case_file)
     settings = ValidationSettings(today=AS_OF)

@@ -17,7 +17,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from intake import unique_example  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from gateway.reporting import build_report, write_report  # noqa: E402
+from gateway.accounting.reports.build import build_report, write_report  # noqa: E402
 from tests.chromium import screenshot  # noqa: E402
 from tests.test_reports import MIXED, NOT_XML, UNKNOWN_CLIENT, Day  # noqa: E402
 

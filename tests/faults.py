@@ -1,7 +1,7 @@
 """Faults planted through the gateway's seams, for tests only (production code has no test hook).
 
 In-process tests replace the one function every file's content goes through,
-:func:`gateway.pipeline.validate_file`, with one that fails on files whose name holds a marker.
+:func:`gateway.service.intake.validate_file`, with one that fails on files whose name holds a marker.
 Process tests start `tests/faulty_gateway.py`, which does the same from ``$GATEWAY_TEST_FAULT``
 and then runs the real command line.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from gateway import pipeline
 from gateway.backoff import Backoff
+from gateway.service import intake as pipeline
 
 #: ``<kind>:<marker>``: a file whose name contains the marker makes the gateway exit (like a
 #: crash inside a C library), raise, or hang past its time limit.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway import pipeline
 from gateway.cli import main
+from gateway.service import intake as pipeline
 from tests.faults import FAULT_ENV, faulty
 
 kind, _, marker = os.environ.get(FAULT_ENV, "").partition(":")

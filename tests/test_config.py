@@ -162,7 +162,7 @@ def test_a_malformed_postal_directory_is_caught_at_start(tmp_path: Path) -> None
 
 
 def test_outbox_and_var_follow_data_dir(tmp_path: Path) -> None:
-    from gateway.pipeline import Folders
+    from gateway.folders import Folders
 
     loaded = config.load(write(tmp_path, '[gateway]\ndata_dir = "/srv/inkasso"\n'))
     folders = Folders.from_config(loaded)
@@ -171,7 +171,7 @@ def test_outbox_and_var_follow_data_dir(tmp_path: Path) -> None:
 
 
 def test_reports_default_to_a_nightly_run_into_the_outbox_and_can_be_turned_off(tmp_path: Path) -> None:
-    from gateway.pipeline import Folders
+    from gateway.folders import Folders
 
     loaded = config.load(write(tmp_path, ""))
     assert loaded.reports.schedule == "30 0 * * *"

@@ -19,7 +19,7 @@ from gateway.domain.findings import Finding, Severity
 from gateway.domain.judging import CaseOutcome, CaseStatus, FileStatus, case_fingerprint
 from gateway.domain.model import Case
 from gateway.domain.rules import NoHistory
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 VALID = Path(__file__).parent / "data" / "valid"
 TODAY = date(2026, 11, 25)

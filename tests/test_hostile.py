@@ -32,7 +32,7 @@ import pytest
 
 from gateway.domain.findings import Finding
 from gateway.domain.judging import FileStatus
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"

@@ -14,10 +14,11 @@ from lxml import etree
 from gateway import config as config_module
 from gateway.adapters.folder import FolderSource, FolderTransport
 from gateway.config import GatewayConfig
+from gateway.folders import Folders
 from gateway.formats.journal import read_journal
 from gateway.formats.schemas import load_schema
-from gateway.journals import JournalService
-from gateway.pipeline import Folders, Intake
+from gateway.service.intake import Intake
+from gateway.service.journals import JournalService
 from gateway.store import FileState, JournalState
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
@@ -209,8 +210,8 @@ def test_originals_are_archived_owner_only(gateway: Gateway) -> None:
 
 
 def test_only_one_daemon_runs_on_a_data_folder(tmp_path: Path) -> None:
-    from gateway.daemon import _single_instance
     from gateway.errors import ConfigError
+    from gateway.service.runner import _single_instance
 
     held = _single_instance(tmp_path / "gateway.lock")
     try:
@@ -250,7 +251,7 @@ def test_a_stranger_at_the_archive_path_is_never_overwritten_and_the_file_waits(
 def test_a_file_changed_in_the_inbox_while_judged_is_not_received_and_leaves_no_claim(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    from gateway import pipeline
+    from gateway.service import intake as pipeline
 
     target = gateway.inbox / "changing.xml"
     original = pipeline.validate_file
@@ -273,7 +274,7 @@ def test_a_file_changed_in_the_inbox_while_judged_is_not_received_and_leaves_no_
     assert gateway.store.files_in_state(FileState.CLAIMED) == []  # no claim left "in progress"
     gateway.drop_and_process()  # the next scans see what is there now
     gateway.drop_and_process()
-    from gateway.reporting import build_report
+    from gateway.accounting.reports.build import build_report
 
     report = build_report(
         gateway.store, gateway.config, period_from=NOW.date(), period_to=NOW.date(), client=None, now=NOW
@@ -390,7 +391,7 @@ def test_a_start_waits_out_a_status_looking_at_the_lock(tmp_path: Path) -> None:
     import threading
     import time
 
-    from gateway.daemon import _single_instance
+    from gateway.service.runner import _single_instance
 
     lock = tmp_path / "gateway.lock"
     lock.touch()

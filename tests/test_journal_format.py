@@ -40,7 +40,7 @@ from gateway.formats.journal import (
     write_journal_receipt,
 )
 from gateway.formats.schemas import hardened_parser, load_schema
-from gateway.validation import ValidationSettings, validate_file
+from gateway.service.validation import ValidationSettings, validate_file
 from tests.conftest import EXAMPLE, TODAY, broken_copy
 
 NS = {"j": NAMESPACE}

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.domain.findings import Finding
 from gateway.formats import schema_messages
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = Path(__file__).parent.parent / "examples" / "lst-exempel-2026-11-24.xml"

@@ -21,7 +21,7 @@ from gateway.formats.receipt import (
     write_receipt,
 )
 from gateway.formats.schemas import KVITTENS, load_schema
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 from tests.conftest import EXAMPLE, TODAY, broken_copy
 
 NS = {"k": "urn:inkasso-gateway:kvittens:1"}

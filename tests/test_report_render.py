@@ -20,7 +20,15 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from gateway.domain.report import (
+from gateway.accounting.reports import svg as svg_chart
+from gateway.accounting.reports.csv import CSV_TABLES, STAMP_COLUMNS, sek, write_report_csv
+from gateway.accounting.reports.html import (
+    CAPITAL_COLOURS,
+    FILE_COLOURS,
+    render_report_html,
+    write_report_html,
+)
+from gateway.accounting.reports.model import (
     TALLY_COUNTS,
     AttentionCase,
     CapitalByState,
@@ -34,10 +42,7 @@ from gateway.domain.report import (
     SequenceGap,
     format_ore,
 )
-from gateway.formats import svg_chart
-from gateway.formats.report_csv import CSV_TABLES, STAMP_COLUMNS, sek, write_report_csv
-from gateway.formats.report_html import CAPITAL_COLOURS, FILE_COLOURS, render_report_html, write_report_html
-from gateway.formats.svg_chart import Series, format_count
+from gateway.accounting.reports.svg import Series, format_count
 from tests.chromium import screenshot
 
 HOSTILE = "<script>alert(1)</script>"
@@ -829,7 +834,7 @@ def test_chromium_draws_the_charts(tmp_path: Path) -> None:
 def test_a_period_without_files_says_so_and_one_with_a_quarantined_file_is_not_green() -> None:
     import dataclasses
 
-    from gateway.domain.report import Discrepancy
+    from gateway.accounting.reports.model import Discrepancy
 
     report = realistic_report()
     empty = dataclasses.replace(report, tallies=[], journals=[], capital_by_state=[], rules=[])

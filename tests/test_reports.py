@@ -24,12 +24,12 @@ from lxml import html as lxml_html
 
 from gateway import cli
 from gateway import config as config_module
+from gateway.accounting.reports.build import build_report, write_report
+from gateway.accounting.reports.model import format_ore
 from gateway.adapters.folder import FolderTransport
-from gateway.domain.report import format_ore
 from gateway.formats.journal import read_journal
-from gateway.journals import JournalService
-from gateway.pipeline import Intake
-from gateway.reporting import build_report, write_report
+from gateway.service.intake import Intake
+from gateway.service.journals import JournalService
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO, SAMPLE_CONFIG, broken_copy
 from tests.faults import plant
@@ -381,7 +381,7 @@ def test_trace_shows_when_and_by_whom_a_case_was_withdrawn(
 
 
 def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path) -> None:
-    from gateway.daemon import LAST_SCHEDULED_REPORT, Daemon
+    from gateway.service.runner import LAST_SCHEDULED_REPORT, Daemon
 
     (tmp_path / "gateway.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
     config = config_module.load(tmp_path / "gateway.toml")

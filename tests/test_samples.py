@@ -27,7 +27,7 @@ from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import is_placeholder
 from gateway.domain.judging import CaseStatus, FileStatus
 from gateway.domain.rules import all_rules
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).parent.parent / "examples"

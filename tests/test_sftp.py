@@ -15,10 +15,11 @@ from lxml import etree
 
 from gateway import config as config_module
 from gateway.adapters.sftp import SftpSource, SftpTransport, connect
-from gateway.daemon import make_sources, make_transport
 from gateway.errors import PermanentDeliveryError, SourceError
-from gateway.journals import JournalService
-from gateway.pipeline import Folders, Intake
+from gateway.folders import Folders
+from gateway.service.intake import Intake
+from gateway.service.journals import JournalService
+from gateway.service.runner import make_sources, make_transport
 from gateway.store import JournalState
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO

@@ -38,7 +38,8 @@ from gateway.fsutil import (
     sha256_file,
 )
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.adapters.folder")
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
 #: Files taken per scan at most: a burst of 100,000 files is worked through oldest first.

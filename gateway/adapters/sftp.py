@@ -39,7 +39,8 @@ from gateway.errors import (
 )
 from gateway.fsutil import display_name, is_valid_text, sha256_stream
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.adapters.sftp")
 
 DEFAULT_PORT = 22
 DEFAULT_POLL_SECONDS = 30.0

@@ -20,7 +20,7 @@ from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.findings import Finding
 from gateway.domain.judging import CaseStatus
 from gateway.fsutil import safe_file_name
-from gateway.validation import FileReport
+from gateway.service.validation import FileReport
 
 NAMESPACE = "urn:inkasso-gateway:kvittens:1"
 __all__ = [

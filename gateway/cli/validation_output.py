@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from gateway.domain.findings import Finding
 from gateway.domain.identity import mask_identities
 from gateway.domain.judging import CaseStatus, FileStatus
-from gateway.validation import FileReport
+from gateway.service.validation import FileReport
 
 _STATUS_TEXT = {
     FileStatus.ACCEPTED: "accepted / godkänd",

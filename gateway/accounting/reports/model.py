@@ -1,7 +1,7 @@
 """The reconciliation report: what came in, where it went, and what is not accounted for.
 
-Pure data and arithmetic. :mod:`gateway.reporting` fills a :class:`Report` from the store;
-:mod:`gateway.formats.report_html` and :mod:`gateway.formats.report_csv` write it. Amounts are
+Pure data and arithmetic. :mod:`gateway.accounting.reports.build` fills a :class:`Report` from the store;
+:mod:`gateway.accounting.reports.html` and :mod:`gateway.accounting.reports.csv` write it. Amounts are
 whole öre (``int``) so sums are exact; days are calendar days in the gateway's time zone.
 
 The two identities an auditor checks, per row and in total::

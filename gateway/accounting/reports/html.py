@@ -1,7 +1,7 @@
 """The reconciliation report as one self-contained HTML page: ``write_report_html(out, report)``.
 
 One file that opens anywhere, offline, and prints: UTF-8, inline ``<style>``, inline SVG charts
-(:mod:`gateway.formats.svg_chart`), no JavaScript, and no reference to anything outside the page
+(:mod:`gateway.accounting.reports.svg`), no JavaScript, and no reference to anything outside the page
 (no URL, no external ``src``/``href``, no web font). The page is built as an lxml tree and
 serialised with ``method="html"``: every text from the report (source names, file names,
 messages) is escaped by the serialiser, never pasted into markup.
@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from gateway.accounting.reports import svg as svg_chart
+from gateway.accounting.reports.model import TALLY_COUNTS, Discrepancy, FileTally, Report, format_ore
+from gateway.accounting.reports.svg import Series, clean_text, format_count
 from gateway.domain.identity import mask_identities
-from gateway.domain.report import TALLY_COUNTS, Discrepancy, FileTally, Report, format_ore
-from gateway.formats import svg_chart
-from gateway.formats.svg_chart import Series, clean_text, format_count
 
 __all__ = [
     "CAPITAL_COLOURS",

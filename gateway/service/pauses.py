@@ -18,7 +18,8 @@ from datetime import datetime
 
 from gateway.backoff import Backoff
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.pauses")
 
 #: Trying again after an environment failure: 1 s, 2 s, 4 s ... at most 30 s, with jitter.
 PAUSE_BACKOFF = Backoff(base_seconds=1.0, max_seconds=30.0)

@@ -83,7 +83,7 @@ def clean_text(text: str) -> str:
 
 
 def format_count(value: int) -> str:
-    """A whole number with thin-space thousands, as :func:`gateway.domain.report.format_ore` does."""
+    """A whole number with thin-space thousands, as :func:`gateway.accounting.reports.model.format_ore` does."""
     return f"{value:,}".replace(",", "\u202f")
 
 

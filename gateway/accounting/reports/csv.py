@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from gateway.domain.report import TALLY_COUNTS, Report
+from gateway.accounting.reports.model import TALLY_COUNTS, Report
 
 __all__ = ["CSV_TABLES", "STAMP_COLUMNS", "write_report_csv"]
 

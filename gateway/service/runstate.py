@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.runstate")
 
 LOCK_NAME = "gateway.lock"
 STATE_NAME = "daemon.state"

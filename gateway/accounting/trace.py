@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from gateway.accounting.reports.model import format_ore
 from gateway.domain.identity import mask_identities
-from gateway.domain.report import format_ore
+from gateway.folders import Folders
 from gateway.formats.receipt import ReceiptFormatError, read_case_findings, read_receipt_facts
-from gateway.pipeline import Folders
 from gateway.store import FileRecord, JournalRecord, StoredCase
 from gateway.store.sqlite import SqliteStore
 

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from gateway import __version__, config, operations
+from gateway import __version__, config
 from gateway.adapters.folder import is_temporary_name
+from gateway.cli import operations
+from gateway.cli.validation_output import write_json, write_text, write_text_totals
 from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
 from gateway.errors import ConfigError, InputError, StoreError, StoreUnavailableError
-from gateway.formats.validation_output import write_json, write_text, write_text_totals
-from gateway.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 EXIT_OK = 0
 EXIT_REJECTED = 1

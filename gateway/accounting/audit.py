@@ -33,10 +33,10 @@ from zoneinfo import ZoneInfo
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.identity import mask_identities
+from gateway.folders import Folders
 from gateway.formats.journal import JournalFormatError, read_journal_receipt_sha256
 from gateway.formats.receipt import ReceiptFormatError, read_receipt_facts
 from gateway.fsutil import sha256_file
-from gateway.pipeline import Folders
 from gateway.store import FileRecord, FileState, JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
 

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.pipeline import Folders
+from gateway.folders import Folders
 from gateway.store.sqlite import SqliteStore
 
 #: Files listed in the refusal at most (the count says how many more).

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from gateway import audit, reporting
-from gateway import backup as backup_module
 from gateway import config as config_module
+from gateway.accounting import audit
+from gateway.accounting import backup as backup_module
+from gateway.accounting.reports import build as reporting
+from gateway.accounting.trace import Tracer
 from gateway.adapters.folder import is_being_written, is_temporary_name, not_taken_reason
 from gateway.adapters.sftp import Endpoint
 from gateway.config import GatewayConfig
-from gateway.consistency import describe_refusal, files_ahead_of_store
-from gateway.daemon import Daemon, make_transport, open_store, store_path, utc_now
 from gateway.domain.identity import mask_identities, mask_identity
 from gateway.errors import (
     ConfigError,
@@ -35,13 +35,14 @@ from gateway.errors import (
     StoreOutdatedError,
     StoreUnavailableError,
 )
+from gateway.folders import Folders
 from gateway.fsutil import display_name
-from gateway.journals import JournalService
 from gateway.logs import setup_logging
-from gateway.pipeline import Folders
-from gateway.runstate import daemon_running, read_state
+from gateway.service.consistency import describe_refusal, files_ahead_of_store
+from gateway.service.journals import JournalService
+from gateway.service.runner import Daemon, make_transport, open_store, store_path, utc_now
+from gateway.service.runstate import daemon_running, read_state
 from gateway.store import FileState, JournalRecord, JournalState
-from gateway.trace import Tracer
 
 EXIT_OK = 0
 EXIT_FAILED = 1

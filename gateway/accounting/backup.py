@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway import audit
+from gateway.accounting import audit
 from gateway.config import GatewayConfig
 from gateway.errors import InputError
+from gateway.folders import Folders
 from gateway.fsutil import copy_new, fsync_folder, temporary_name
-from gateway.pipeline import Folders
 from gateway.store import FileState, JournalState
 from gateway.store.sqlite import SqliteStore
 

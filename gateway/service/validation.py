@@ -21,7 +21,7 @@ from gateway.domain.rules import History, NoHistory, RuleContext
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
 from gateway.formats.casefile import ByteSource, CaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
-from gateway.spool import Spill
+from gateway.service.spool import Spill
 
 _HASH_CHUNK = 1024 * 1024
 

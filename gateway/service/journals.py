@@ -33,6 +33,7 @@ from gateway.backoff import Backoff
 from gateway.config import GatewayConfig
 from gateway.domain.rules import RULESET_VERSION
 from gateway.errors import PermanentDeliveryError, StoreError, StoreUnavailableError, TemporaryDeliveryError
+from gateway.folders import Folders
 from gateway.formats.journal import (
     JournalDelivery,
     JournalHeader,
@@ -49,12 +50,12 @@ from gateway.fsutil import (
     write_new,
     write_private,
 )
-from gateway.pipeline import Folders
+from gateway.service.validation import sha256_of
 from gateway.store import JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
-from gateway.validation import sha256_of
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.journals")
 
 #: How long one process may hold a journal's delivery before another may take over.
 DELIVERY_LEASE_SECONDS = 300.0

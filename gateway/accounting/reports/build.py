@@ -1,4 +1,4 @@
-"""Reports: fill a :class:`~gateway.domain.report.Report` from the store and write it out.
+"""Reports: fill a :class:`~gateway.accounting.reports.model.Report` from the store and write it out.
 
 The store is read with one cursor per question (a year of files is streamed, not loaded); the
 only files touched are the receipts, originals and sent journals whose existence the report
@@ -22,9 +22,9 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
-from gateway.config import GatewayConfig
-from gateway.domain.identity import mask_identities, mask_identity
-from gateway.domain.report import (
+from gateway.accounting.reports.csv import CSV_TABLES, write_report_csv
+from gateway.accounting.reports.html import write_report_html
+from gateway.accounting.reports.model import (
     TALLY_COUNTS,
     UNKNOWN_CLIENT,
     AttentionCase,
@@ -41,15 +41,16 @@ from gateway.domain.report import (
     format_ore,
     summarise_latency,
 )
+from gateway.config import GatewayConfig
+from gateway.domain.identity import mask_identities, mask_identity
 from gateway.domain.rules import RULESET_VERSION
-from gateway.formats.report_csv import CSV_TABLES, write_report_csv
-from gateway.formats.report_html import write_report_html
+from gateway.folders import Folders
 from gateway.fsutil import write_replacing
-from gateway.pipeline import Folders
 from gateway.store import FileState, JournalRecord, JournalState, ReceivedFile, StoredCase
 from gateway.store.sqlite import SqliteStore
 
-log = logging.getLogger(__name__)
+# The logger keeps its published name (operators filter on it), wherever the module lives.
+log = logging.getLogger("gateway.reporting")
 
 #: A file still in progress this long after it arrived is not accounted for (the gateway gives up
 #: on a file after its attempts; only a stopped gateway leaves one longer).
