@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
 from gateway.domain.identity import normalize_orgnr, parse_identity
 from gateway.domain.judging import CaseErrorPolicy
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
@@ -528,6 +526,9 @@ def _check_cron(check: _Checker, key: str, schedule: str) -> None:
     if len(schedule.split()) != 5:
         check.problem(key, f"must be a cron expression of five fields, not {schedule!r}")
         return
+    # Imported here: `validate` reads a configuration too, and never schedules anything.
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         CronTrigger.from_crontab(schedule)
     except ValueError as error:

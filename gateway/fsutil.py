@@ -358,3 +358,19 @@ class _HashingWriter:
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+# -- a producer's names ---------------------------------------------------------------------------
+
+#: Suffixes producers write under and rename away from when a file is complete.
+TEMPORARY_SUFFIXES = (".part", ".tmp")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Never taken: a producer's temporary name, or any hidden file (.gitkeep, .DS_Store, ...)."""
+    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
+
+
+def is_being_written(name: str) -> bool:
+    """A producer's temporary name: a rename into the final name is probably coming."""
+    return name.endswith(TEMPORARY_SUFFIXES) or (name.startswith(".") and "." in name[1:])

@@ -381,6 +381,7 @@ def test_trace_shows_when_and_by_whom_a_case_was_withdrawn(
 
 
 def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path) -> None:
+    from gateway.bootstrap import wire
     from gateway.service.runner import LAST_SCHEDULED_REPORT, Daemon
 
     (tmp_path / "gateway.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
@@ -390,7 +391,7 @@ def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path)
     # The last nightly run was on the 22nd (the report of the 21st); stopped until the 25th.
     store.set_meta(LAST_SCHEDULED_REPORT, datetime(2026, 11, 22, 0, 30, tzinfo=UTC).isoformat())
     store.close()
-    assert Daemon(config, once=True, clock=lambda: now).run() == 0
+    assert Daemon(config, wire(config), once=True, clock=lambda: now).run() == 0
     reports = tmp_path / "outbox" / "reports"
     assert sorted(p.name for p in reports.glob("*.html")) == [
         "avstamning-2026-11-22.html",
@@ -399,7 +400,7 @@ def test_a_daily_report_missed_while_stopped_is_written_at_start(tmp_path: Path)
     ]
     for page in reports.glob("*.html"):
         page.unlink()
-    assert Daemon(config, once=True, clock=lambda: now).run() == 0
+    assert Daemon(config, wire(config), once=True, clock=lambda: now).run() == 0
     assert not list(reports.glob("*.html"))  # done once: not again at the next start
 
 

@@ -15,11 +15,11 @@ from lxml import etree
 
 from gateway import config as config_module
 from gateway.adapters.sftp import SftpSource, SftpTransport, connect
+from gateway.bootstrap import wire
 from gateway.errors import PermanentDeliveryError, SourceError
 from gateway.folders import Folders
 from gateway.service.intake import Intake
 from gateway.service.journals import JournalService
-from gateway.service.runner import make_sources, make_transport
 from gateway.store import JournalState
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO
@@ -69,7 +69,7 @@ class Wired:
         self.folders = Folders.from_config(self.config)
         self.folders.ensure(sources=self.config.sources)
         self.store = SqliteStore(folder / "var" / "gateway.db")
-        (source,) = make_sources(self.config)
+        (source,) = wire(self.config).sources()
         assert isinstance(source, SftpSource)
         self.source = source
         self.intake = Intake(self.config, self.store, self.folders, clock=lambda: NOW)
@@ -205,7 +205,7 @@ def test_journals_are_delivered_to_a_remote_folder_once_with_no_temporary_file(
     wired = Wired(tmp_path, sshd)
     wired.put("good.xml", EXAMPLE.read_bytes())
     wired.poll_until_received(1)
-    transport = make_transport(wired.config, wired.folders)
+    transport = wire(wired.config).transport()
     journals = JournalService(wired.config, wired.store, wired.folders, transport, clock=lambda: NOW)
     journals.seal()
     (result,) = journals.deliver_approved()

@@ -33,6 +33,8 @@ from gateway.fsutil import (
     copy_new,
     display_name,
     fsync_folder,
+    is_being_written,
+    is_temporary_name,
     is_valid_text,
     remove_stale_temporaries,
     sha256_file,
@@ -41,19 +43,8 @@ from gateway.fsutil import (
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.adapters.folder")
 
-TEMPORARY_SUFFIXES = (".part", ".tmp")
 #: Files taken per scan at most: a burst of 100,000 files is worked through oldest first.
 DEFAULT_MAX_FILES_PER_SCAN = 1000
-
-
-def is_temporary_name(name: str) -> bool:
-    """Never taken: a producer's temporary name, or any hidden file (.gitkeep, .DS_Store, ...)."""
-    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
-
-
-def is_being_written(name: str) -> bool:
-    """A producer's temporary name: a rename into the final name is probably coming."""
-    return name.endswith(TEMPORARY_SUFFIXES) or (name.startswith(".") and "." in name[1:])
 
 
 class StabilityTracker:

@@ -28,7 +28,7 @@ import paramiko
 from paramiko import sftp as sftp_module
 
 from gateway.adapters import Candidate
-from gateway.adapters.folder import Delivery, StabilityTracker, is_being_written, is_temporary_name
+from gateway.adapters.folder import Delivery, StabilityTracker
 from gateway.backoff import Backoff
 from gateway.errors import (
     ConfigError,
@@ -37,7 +37,7 @@ from gateway.errors import (
     SourceError,
     TemporaryDeliveryError,
 )
-from gateway.fsutil import display_name, is_valid_text, sha256_stream
+from gateway.fsutil import display_name, is_being_written, is_temporary_name, is_valid_text, sha256_stream
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.adapters.sftp")

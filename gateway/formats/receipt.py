@@ -12,15 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from lxml import etree
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.findings import Finding
-from gateway.domain.judging import CaseStatus
+from gateway.domain.judging import CaseStatus, FileVerdict
 from gateway.fsutil import safe_file_name
-from gateway.service.validation import FileReport
 
 NAMESPACE = "urn:inkasso-gateway:kvittens:1"
 __all__ = [
@@ -103,9 +102,26 @@ def _xml_safe(text: str) -> str:
     return "".join(char for char in text if char in "\t\n\r" or ord(char) >= 0x20)
 
 
+class ReceiptSubject(Protocol):
+    """What a receipt is about: a file as it arrived, and its verdict (the validation's
+    report is one; formats depend on the domain only, never on the service)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def verdict(self) -> FileVerdict: ...
+
+
 def write_receipt(
     out: BinaryIO,
-    report: FileReport,
+    report: ReceiptSubject,
     stamp: ReceiptStamp,
     *,
     journal_id: str | None = None,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,8 +28,6 @@ from apscheduler.triggers.cron import CronTrigger
 from gateway import __version__
 from gateway.accounting.reports.build import build_report, write_report
 from gateway.adapters import Source
-from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
-from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, OutputError, SourceError, StoreUnavailableError
 from gateway.folders import Folders
@@ -38,7 +36,7 @@ from gateway.service.consistency import describe_refusal, files_ahead_of_store
 from gateway.service.intake import Intake, output_error
 from gateway.service.journals import JournalService, Transport
 from gateway.service.pauses import Pauses
-from gateway.service.runstate import LOCK_NAME, STATE_NAME, RunState, daemon_running
+from gateway.service.runstate import LOCK_NAME, STATE_NAME, RunState
 from gateway.store.sqlite import SqliteStore
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
@@ -66,79 +64,6 @@ DAEMON_BUSY_SECONDS = 10.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
-    """The SQLite store's file. ``data_dir``: another data folder (a copy, a restored backup), where
-    a store kept inside the configured data folder is looked for at the same place."""
-    url = config.store_url
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(
-            f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
-        )
-    path = Path(url.removeprefix("sqlite:///"))
-    if not path.is_absolute():
-        return ((data_dir or config.data_dir) / path).resolve()
-    if data_dir is not None and path.is_relative_to(config.data_dir):
-        return data_dir / path.relative_to(config.data_dir)
-    return path
-
-
-def open_store(
-    config: GatewayConfig,
-    *,
-    read_only: bool = False,
-    busy_seconds: float | None = None,
-    data_dir: Path | None = None,
-) -> SqliteStore:
-    """The configured store; ``read_only``: for commands that only look (never a write lock,
-    never a migration, never a new store); ``data_dir``: read another data folder's."""
-    path = store_path(config, data_dir=data_dir)
-    if read_only:
-        at_rest = not daemon_running((data_dir or config.data_dir) / "var")
-        return SqliteStore(path, read_only=True, at_rest=at_rest)
-    if busy_seconds is None:
-        return SqliteStore(path)
-    return SqliteStore(path, busy_seconds=busy_seconds)
-
-
-def make_transport(config: GatewayConfig, folders: Folders) -> Transport:
-    if config.delivery.type == "sftp":
-        return SftpTransport(
-            Endpoint.from_settings(config.delivery.settings, base=config.base_dir, where="delivery")
-        )
-    return FolderTransport(folders.journals)
-
-
-def make_sources(config: GatewayConfig) -> list[Source]:
-    sources: list[Source] = []
-    for source in config.sources:
-        if source.type == "sftp":
-            settings = source.settings
-            sources.append(
-                SftpSource(
-                    name=source.name,
-                    endpoint=Endpoint.from_settings(
-                        settings, base=config.base_dir, where=f"sources.{source.name}"
-                    ),
-                    stable_seconds=source.stable_seconds,
-                    pattern=source.pattern,
-                    after=str(settings.get("after", "move")),
-                    poll_seconds=float(settings.get("poll_seconds", DEFAULT_POLL_SECONDS)),
-                )
-            )
-        else:
-            assert source.path is not None
-            sources.append(
-                FolderSource(
-                    name=source.name,
-                    folder=source.path,
-                    stable_seconds=source.stable_seconds,
-                    pattern=source.pattern,
-                    done_marker=source.done_marker,
-                )
-            )
-    return sources
 
 
 def _single_instance(path: Path) -> TextIO:
@@ -171,15 +96,49 @@ def _single_instance(path: Path) -> TextIO:
     return handle
 
 
+class Watcher(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Parts(Protocol):
+    """What the daemon is given by the composition root (:mod:`gateway.bootstrap`): it names no
+    concrete store, source or transport itself."""
+
+    @property
+    def folders(self) -> Folders: ...
+
+    def store_location(self) -> str: ...
+
+    def store_exists(self) -> bool: ...
+
+    def forget_new_store(self) -> None: ...
+
+    def open_store(self, *, busy_seconds: float | None = None) -> SqliteStore: ...
+
+    def sources(self) -> list[Source]: ...
+
+    def transport(self) -> Transport: ...
+
+    def watcher(self, sources: list[Source], wake: threading.Event) -> Watcher: ...
+
+
 class StoreBehindError(ConfigError):
     """The store knows less than the data folder holds: refused at start (exit code 2)."""
 
 
 class Daemon:
     def __init__(
-        self, config: GatewayConfig, *, once: bool = False, clock: Callable[[], datetime] = utc_now
+        self,
+        config: GatewayConfig,
+        parts: Parts,
+        *,
+        once: bool = False,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.config = config
+        self._parts = parts
         self.once = once
         self._clock = clock
         self._stop = threading.Event()
@@ -188,7 +147,7 @@ class Daemon:
         self._report_requested = threading.Event()
         self._report_days: list[date] = []  # days owed after a stop; empty: yesterday
         self._zone = ZoneInfo(config.timezone)
-        self.folders = Folders.from_config(config)
+        self.folders = parts.folders
         self.pauses = Pauses(clock=clock)
         self._store: SqliteStore | None = None
         self._intake: Intake | None = None
@@ -225,12 +184,12 @@ class Daemon:
         previous_umask = os.umask(0o077)  # receipts, journals and the store hold personal data
         previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
         lock: TextIO | None = None
-        watcher: FolderWatcher | None = None
+        watcher: Watcher | None = None
         try:
             self.folders.ensure(sources=self.config.sources)
             lock = _single_instance(self.folders.var / LOCK_NAME)
             self._state = RunState(self.folders.var / STATE_NAME)
-            self._sources = make_sources(self.config)
+            self._sources = self._parts.sources()
             self._refuse_a_store_behind_the_files()
             for signum in previous_handlers:
                 signal.signal(signum, self._on_signal)
@@ -238,15 +197,13 @@ class Daemon:
                 "inkasso-gateway %s started: %d source(s), store %s, delivery %s, schedule %r in %s",
                 __version__,
                 len(self._sources),
-                store_path(self.config),
+                self._parts.store_location(),
                 self.config.delivery.type,
                 self.config.delivery.schedule,
                 self.config.timezone,
             )
             if not self.once:
-                watcher = FolderWatcher(
-                    [s.folder for s in self._sources if isinstance(s, FolderSource)], self._wake
-                )
+                watcher = self._parts.watcher(self._sources, self._wake)
                 watcher.start()
                 self._scheduler = self._start_scheduler()
             return self._loop()
@@ -270,10 +227,9 @@ class Daemon:
 
     def _refuse_a_store_behind_the_files(self) -> None:
         """Exit 2 (StoreBehindError) when the store knows less than the folders hold."""
-        path = store_path(self.config)
-        existed = path.exists()
+        existed = self._parts.store_exists()
         try:
-            store = open_store(self.config)
+            store = self._parts.open_store()
         except StoreUnavailableError as error:
             log.warning("the store cannot be opened yet (%s): it is checked once it can", error)
             return
@@ -281,8 +237,7 @@ class Daemon:
             self._check_store_not_behind(store)
         except StoreBehindError:
             if not existed:
-                for suffix in ("", "-wal", "-shm"):  # the empty store this start created
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+                self._parts.forget_new_store()
             raise
         finally:
             store.close()
@@ -377,7 +332,7 @@ class Daemon:
             return None
         try:
             if self._store is None:
-                self._store = open_store(self.config, busy_seconds=DAEMON_BUSY_SECONDS)
+                self._store = self._parts.open_store(busy_seconds=DAEMON_BUSY_SECONDS)
                 self._intake = Intake(
                     self.config,
                     self._store,
@@ -389,7 +344,7 @@ class Daemon:
                     self.config,
                     self._store,
                     self.folders,
-                    make_transport(self.config, self.folders),
+                    self._parts.transport(),
                     clock=self._clock,
                 )
             elif self.pauses.paused("store") is not None:

@@ -1,0 +1,129 @@
+"""The composition root: a configuration turned into wired parts.
+
+This is the only module that names a concrete store, source, transport or watcher. The services
+are given what they need (:class:`Wiring` satisfies :class:`gateway.service.runner.Parts`); the
+commands ask it for a store to read or write. A test wires other parts (a memory file system, a
+mock transport) the same way, without touching the services.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from gateway.adapters import Source
+from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
+from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError
+from gateway.folders import Folders
+from gateway.service.journals import Transport
+from gateway.service.runstate import daemon_running
+from gateway.store.sqlite import SqliteStore
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
+    """The SQLite store's file. ``data_dir``: another data folder (a copy, a restored backup), where
+    a store kept inside the configured data folder is looked for at the same place."""
+    url = config.store_url
+    if not url.startswith(SQLITE_PREFIX):
+        raise ConfigError(
+            f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
+        )
+    path = Path(url.removeprefix(SQLITE_PREFIX))
+    if not path.is_absolute():
+        return ((data_dir or config.data_dir) / path).resolve()
+    if data_dir is not None and path.is_relative_to(config.data_dir):
+        return data_dir / path.relative_to(config.data_dir)
+    return path
+
+
+def endpoint(config: GatewayConfig, *, source: str | None = None) -> Endpoint:
+    """The SFTP endpoint of a source (by name) or of the delivery, its files found beside the
+    configuration."""
+    if source is None:
+        return Endpoint.from_settings(config.delivery.settings, base=config.base_dir, where="delivery")
+    (settings,) = [s.settings for s in config.sources if s.name == source]
+    return Endpoint.from_settings(settings, base=config.base_dir, where=f"sources.{source}")
+
+
+class Wiring:
+    """The parts of one configuration: the store, the sources, the transport and the watcher."""
+
+    def __init__(self, config: GatewayConfig, *, data_dir: Path | None = None) -> None:
+        self.config = config
+        self.data_dir = data_dir or config.data_dir
+        self.folders = Folders.from_config(config, data_dir=data_dir)
+
+    # -- the store -----------------------------------------------------------------------------
+
+    def store_location(self) -> str:
+        return str(store_path(self.config, data_dir=self.data_dir))
+
+    def store_exists(self) -> bool:
+        return store_path(self.config, data_dir=self.data_dir).exists()
+
+    def forget_new_store(self) -> None:
+        """Remove a store this start created and then refused (nothing was written into it)."""
+        path = store_path(self.config, data_dir=self.data_dir)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def open_store(self, *, busy_seconds: float | None = None) -> SqliteStore:
+        """The store, to write (created and migrated when needed)."""
+        path = store_path(self.config, data_dir=self.data_dir)
+        if busy_seconds is None:
+            return SqliteStore(path)
+        return SqliteStore(path, busy_seconds=busy_seconds)
+
+    def open_reader(self) -> SqliteStore:
+        """The store, for commands that only look: never a write lock, never a migration, never a
+        new store. At rest (no daemon on the data folder) it is opened immutable."""
+        path = store_path(self.config, data_dir=self.data_dir)
+        return SqliteStore(path, read_only=True, at_rest=not daemon_running(self.folders.var))
+
+    # -- the outside world ---------------------------------------------------------------------
+
+    def sources(self) -> list[Source]:
+        sources: list[Source] = []
+        for source in self.config.sources:
+            if source.type == "sftp":
+                settings = source.settings
+                sources.append(
+                    SftpSource(
+                        name=source.name,
+                        endpoint=endpoint(self.config, source=source.name),
+                        stable_seconds=source.stable_seconds,
+                        pattern=source.pattern,
+                        after=str(settings.get("after", "move")),
+                        poll_seconds=float(settings.get("poll_seconds", DEFAULT_POLL_SECONDS)),
+                    )
+                )
+            else:
+                assert source.path is not None
+                sources.append(
+                    FolderSource(
+                        name=source.name,
+                        folder=source.path,
+                        stable_seconds=source.stable_seconds,
+                        pattern=source.pattern,
+                        done_marker=source.done_marker,
+                    )
+                )
+        return sources
+
+    def transport(self) -> Transport:
+        if self.config.delivery.type == "sftp":
+            return SftpTransport(endpoint(self.config))
+        return FolderTransport(self.folders.journals)
+
+    def watcher(self, sources: list[Source], wake: threading.Event) -> FolderWatcher:
+        """Wakes the daemon's loop when a file in a local folder source is finished (the loop
+        also polls, so a missed event only delays a file)."""
+        return FolderWatcher([s.folder for s in sources if isinstance(s, FolderSource)], wake)
+
+
+def wire(config: GatewayConfig, *, data_dir: Path | None = None) -> Wiring:
+    return Wiring(config, data_dir=data_dir)
