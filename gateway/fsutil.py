@@ -342,6 +342,27 @@ def remove_tree_contents(folder: Path) -> None:
             child.unlink()
 
 
+class HashingReader:
+    """Hashes and counts the bytes as a consumer (a parser) reads them, so that a file is read
+    only once."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash whatever the consumer did not read (a parser stops early on a fatal finding)."""
+        while self.read(CHUNK_BYTES):
+            pass
+
+
 class _HashingWriter:
     """Hashes what passes through to ``out``."""
 

@@ -28,7 +28,8 @@ from lxml import etree
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.identity import luhn_check_digit
-from gateway.formats.schemas import hardened_parser, load_schema
+from gateway.formats.hardened import parser as hardened_parser
+from gateway.formats.schemas import load_schema
 from tests.faults import FAULT_ENV
 
 FAULTY_GATEWAY = Path(__file__).resolve().parent / "faulty_gateway.py"

@@ -25,6 +25,7 @@ from gateway.domain.identity import luhn_check_digit
 from gateway.domain.journal import JournalCase, JournalClaim, JournalDebtor, journal_case, manifest
 from gateway.domain.judging import CaseOutcome, CaseStatus
 from gateway.domain.model import Case
+from gateway.formats.hardened import parser as hardened_parser
 from gateway.formats.journal import (
     ARENDEJOURNAL,
     JOURNALKVITTENS,
@@ -39,7 +40,7 @@ from gateway.formats.journal import (
     write_journal,
     write_journal_receipt,
 )
-from gateway.formats.schemas import hardened_parser, load_schema
+from gateway.formats.schemas import load_schema
 from gateway.service.validation import ValidationSettings, validate_file
 from tests.conftest import EXAMPLE, TODAY, broken_copy
 

@@ -43,7 +43,7 @@ from gateway.domain.model import (
     Interest,
     Person,
 )
-from gateway.formats import schema_messages
+from gateway.formats import hardened, schema_messages
 from gateway.formats.schemas import ARENDEFIL, load_schema
 
 NAMESPACE = "urn:inkasso-gateway:arendefil:1"
@@ -253,13 +253,7 @@ class CaseFileReader:
     # -- step 1: the prolog ------------------------------------------------------------------
 
     def _sniff(self) -> bytes:
-        parser = etree.XMLPullParser(
-            events=("start",),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-        )
+        parser = hardened.pull_parser(events=("start",))
         prefix = bytearray()
         root: etree._Element | None = None
         while root is None:
@@ -435,16 +429,10 @@ class CaseFileReader:
             self._report(_syntax_finding(error))
 
     def _stream_children(self, stream: _GuardedStream) -> Iterator[tuple[Case, list[Finding]]]:
-        context = etree.iterparse(
-            stream,
+        context = hardened.iterparse(
+            stream,  # type: ignore[arg-type]  # a guarded stream: it reads like a binary file
             events=("end",),
             tag=[_Q + name for name in ENVELOPE_ORDER],
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
         )
         for _event, element in context:
             parent = element.getparent()

@@ -45,6 +45,7 @@ from typing import Any, BinaryIO
 from lxml import etree
 
 from gateway.domain.journal import JournalCase, JournalClaim, JournalDebtor
+from gateway.formats import hardened
 
 __all__ = [
     "ARENDEJOURNAL",
@@ -514,16 +515,7 @@ def _read_totals(element: etree._Element) -> JournalTotals:
 
 def _events(source: BinaryIO) -> Iterator[etree._Element]:
     """The journal's top-level parts as each one ends, from a hardened streaming parser."""
-    # XMLPullParser is an XMLParser: no DTD loaded, no entity resolved, no network touched.
-    parser = etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = hardened.pull_parser(events=("start", "end"))
     try:
         while chunk := source.read(_READ_CHUNK):
             parser.feed(chunk)
@@ -603,9 +595,8 @@ def read_journal(
 
 def read_journal_receipt_sha256(source: BinaryIO) -> str | None:
     """The Fil/Sha256 a journal receipt records (a small file: parsed whole, hardened)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
-        root = etree.parse(source, parser).getroot()
+        root = hardened.parse(source).getroot()
     except etree.XMLSyntaxError as error:
         raise JournalFormatError(f"the journal receipt is not readable XML: {error}") from error
     return root.findtext(f"{_R}Fil/{_R}Sha256")

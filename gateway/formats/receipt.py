@@ -19,6 +19,7 @@ from lxml import etree
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.findings import Finding
 from gateway.domain.judging import CaseStatus, FileVerdict
+from gateway.formats import hardened
 from gateway.fsutil import safe_file_name
 
 NAMESPACE = "urn:inkasso-gateway:kvittens:1"
@@ -207,9 +208,7 @@ def _root_children(path: Path) -> Iterator[etree._Element]:
 
 def _children_of(handle: BinaryIO, name: str) -> Iterator[etree._Element]:
     try:
-        for _, element in etree.iterparse(
-            handle, events=("end",), resolve_entities=False, no_network=True, load_dtd=False
-        ):
+        for _, element in hardened.iterparse(handle, events=("end",)):
             parent = element.getparent()
             if parent is None or parent.getparent() is not None:
                 continue

@@ -11,22 +11,12 @@ from pathlib import Path
 
 from lxml import etree
 
+from gateway.formats import hardened
+
 ARENDEFIL = "arendefil-1.xsd"
 KVITTENS = "kvittens-1.xsd"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def hardened_parser() -> etree.XMLParser:
-    """An lxml parser that reads no DTD, resolves no entity and touches no network."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
 
 
 def schema_path(name: str) -> Path:
@@ -41,4 +31,4 @@ def schema_path(name: str) -> Path:
 def load_schema(name: str) -> etree.XMLSchema:
     # Open the file ourselves: lxml given a path may transparently gunzip it.
     with schema_path(name).open("rb") as handle:
-        return etree.XMLSchema(etree.parse(handle, hardened_parser()))
+        return etree.XMLSchema(hardened.parse(handle))

@@ -46,11 +46,11 @@ from gateway.fsutil import (
     publish,
     remove_stale_temporaries,
     sha256_file,
+    sha256_stream,
     temporary_name,
     write_new,
     write_private,
 )
-from gateway.service.validation import sha256_of
 from gateway.store import JournalRecord, JournalState
 from gateway.store.sqlite import SqliteStore
 
@@ -405,4 +405,4 @@ class JournalService:
 
 def _digest(path: Path) -> tuple[str, int]:
     with path.open("rb") as handle:
-        return sha256_of(handle)
+        return sha256_stream(handle)

@@ -8,12 +8,10 @@ disagree about a file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
 
 from gateway.domain.judging import CaseErrorPolicy, CaseOutcome, FileJudge, FileVerdict
 from gateway.domain.model import Case, FileHeader
@@ -21,9 +19,8 @@ from gateway.domain.rules import History, NoHistory, RuleContext
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
 from gateway.formats.casefile import ByteSource, CaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
+from gateway.fsutil import HashingReader, sha256_stream
 from gateway.service.spool import Spill
-
-_HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,35 +64,6 @@ class FileReport:
         self.close()
 
 
-class _HashingReader:
-    """Hash and count the bytes as the parser reads them, so a plain file is read only once."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        """Hash whatever the parser did not read (it stops early on a fatal finding)."""
-        while self.read(_HASH_CHUNK):
-            pass
-
-
-def sha256_of(handle: BinaryIO) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := handle.read(_HASH_CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
 CaseCallback = Callable[[Case, CaseOutcome], None]
 
 
@@ -124,7 +92,7 @@ def validate_file(
         head = raw.read(4)
         raw.seek(0)
         if is_package(head) or path.suffix.lower() == ".zip":
-            sha256, size = sha256_of(raw)
+            sha256, size = sha256_stream(raw)
             raw.seek(0)
             context = dataclasses.replace(context, file_sha256=sha256)
             try:
@@ -153,7 +121,7 @@ def validate_file(
             Spill(settings.spool_folder),
         )
         try:
-            hashing = _HashingReader(raw)
+            hashing = HashingReader(raw)
             reader = _run_cases(hashing, judge, on_case, spill)
             hashing.drain()
             sha256 = hashing.digest.hexdigest()
