@@ -57,7 +57,7 @@ def _optional_config(explicit: str | None) -> GatewayConfig | None:
     path = config.locate(explicit)
     if explicit is None and not path.is_file():
         return None
-    return config.load(path)
+    return config.load(path, check_schedules=False)
 
 
 def _today(gateway_config: GatewayConfig | None) -> date:
