@@ -23,6 +23,8 @@ from gateway import config as config_module
 from gateway.accounting import audit
 from gateway.accounting import backup as backup_module
 from gateway.accounting.reports import build as reporting
+from gateway.accounting.reports import json as report_json
+from gateway.accounting.reports import text as report_text
 from gateway.accounting.trace import Tracer
 from gateway.adapters.folder import is_being_written, is_temporary_name, not_taken_reason
 from gateway.adapters.sftp import Endpoint
@@ -610,10 +612,10 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
         store.close()
     written = [] if args.no_write else reporting.write_report(report, folders.reports)
     if args.format == "json":
-        json.dump(reporting.summary_json(report, written), out, indent=2, ensure_ascii=False)
+        json.dump(report_json.summary_json(report, written), out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
-        reporting.write_summary(report, written, out)
+        report_text.write_summary(report, written, out)
     return EXIT_OK if report.settled else EXIT_FAILED
 
 
