@@ -1,4 +1,5 @@
-"""The report writers: the HTML page, the CSV tables and the SVG charts, on hand-made reports.
+"""The report writers: the HTML page, the CSV tables, the SVG charts and the JSON and text
+summaries, on hand-made reports.
 
 The reports here are built by hand (no store): a week with two sources and two clients, a
 rejected file, a duplicate, a quarantined one, a file in progress; the same with discrepancies and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +30,7 @@ from gateway.accounting.reports.html import (
     render_report_html,
     write_report_html,
 )
+from gateway.accounting.reports.json import summary_json
 from gateway.accounting.reports.model import (
     TALLY_COUNTS,
     AttentionCase,
@@ -43,6 +46,7 @@ from gateway.accounting.reports.model import (
     format_ore,
 )
 from gateway.accounting.reports.svg import Series, format_count
+from gateway.accounting.reports.text import write_summary
 from tests.chromium import screenshot
 
 HOSTILE = "<script>alert(1)</script>"
@@ -556,6 +560,11 @@ def test_csv_tables_have_a_header_rows_and_the_stamp() -> None:
         "regler": len(report.rules),
         "latens": len(report.latencies),
         "filer": len(report.files),
+        "nyckeltal": 15,
+        "uppdragsgivare": 2,
+        "orsaker": 6,  # five error codes, M02 from two clients
+        "kapital": len(report.capital_by_state),
+        "avvikelser": 0,
     }
     assert set(CSV_TABLES) == set(expected_rows)
     for table in CSV_TABLES:
@@ -686,7 +695,201 @@ def test_csv_unknown_table_and_empty_report() -> None:
         write_report_csv(io.StringIO(), realistic_report(), "nope")
     for table in CSV_TABLES:
         header, *rows = read_csv(empty_report(), table)
-        assert rows == [] and header[-3:] == list(STAMP_COLUMNS)
+        assert header[-3:] == list(STAMP_COLUMNS)
+        if table == "nyckeltal":
+            # Every key figure is there, as 0: a share of nothing is empty, not 0 and not 100.
+            values = {row[0]: row[1] for row in rows}
+            assert values["files"] == "0" and values["capital_in_sek"] == "0.00"
+            assert values["capital_journaled_percent"] == ""
+        else:
+            assert rows == [], table
+
+
+def csv_rows(report: Report, table: str) -> list[dict[str, str]]:
+    header, *rows = read_csv(report, table)
+    return [dict(zip(header[:-3], row[:-3], strict=True)) for row in rows]
+
+
+def test_csv_key_figures_are_the_pages() -> None:
+    figures = {row["figure"]: row["value"] for row in csv_rows(realistic_report(), "nyckeltal")}
+    assert figures == {
+        "files": "47",
+        "files_accepted": "36",
+        "cases": "331",
+        "cases_journaled": "271",
+        "capital_in_sek": "3512352.01",
+        "capital_journaled_sek": "2902951.51",
+        "capital_journaled_percent": "82.6",  # 2 902 951,51 of 3 512 352,01
+        # The journals delivered in the period: lst-exempel-j1 and tv-exempel-j1.
+        "delivered_capital_sek": "1368200.75",
+        # Sealed, approved and delivered in the period, whatever their state now.
+        "journals_sealed": "4",
+        "journals_approved": "3",
+        "journals_delivered": "2",
+        "discrepancies": "0",
+        "sequence_gaps": "0",
+        "waiting_for_a_person": "0",
+        "cases_waiting_for_review": "0",
+    }
+    figures = {row["figure"]: row["value"] for row in csv_rows(unbalanced_report(), "nyckeltal")}
+    assert (figures["discrepancies"], figures["sequence_gaps"]) == ("2", "1")
+
+
+def test_csv_figures_per_client_in_and_out() -> None:
+    rows = {row["client"]: row for row in csv_rows(realistic_report(), "uppdragsgivare")}
+    assert list(rows) == ["lst-exempel", "tv-exempel"]
+    ours = rows["lst-exempel"]
+    # Summed over five days by hand: 4 + 6 + 6 + 8 + 6 files; in progress and quarantined count.
+    assert (ours["files"], ours["accepted"], ours["quarantined"], ours["in_progress"]) == (
+        "30",
+        "22",
+        "1",
+        "1",
+    )
+    assert (ours["cases"], ours["cases_journaled"], ours["cases_rejected"]) == ("230", "184", "15")
+    assert ours["capital_journaled_sek"] == "2230851.50"
+    assert (ours["journals_delivered"], ours["delivered_capital_sek"]) == ("1", "935600.75")
+    assert (rows["tv-exempel"]["files"], rows["tv-exempel"]["delivered_capital_sek"]) == ("17", "432600.00")
+    # A client whose journal went out in the period but who sent nothing in it is still listed.
+    quiet = replace(
+        realistic_report(), tallies=[t for t in realistic_report().tallies if t.client == "tv-exempel"]
+    )
+    rows = {row["client"]: row for row in csv_rows(quiet, "uppdragsgivare")}
+    assert (rows["lst-exempel"]["files"], rows["lst-exempel"]["journals_delivered"]) == ("0", "1")
+
+
+def test_csv_top_rejection_reasons_count_errors_only_per_client() -> None:
+    rows = [tuple(row.values()) for row in csv_rows(realistic_report(), "orsaker")]
+    assert rows == [
+        ("1", "M02", "13", "tv-exempel", "8"),  # 3 on Monday and 5 on Thursday
+        ("1", "M02", "13", "lst-exempel", "5"),
+        ("2", "B04", "4", "lst-exempel", "4"),  # a tie: by code
+        ("3", "F03", "4", "lst-exempel", "4"),
+        ("4", "A01", "2", "lst-exempel", "2"),
+        ("5", "F08", "1", "lst-exempel", "1"),
+    ]  # M10 and M16 are warnings: they reject nothing
+    many = replace(
+        realistic_report(),
+        rules=[RuleTally(day(0), "lst-exempel", f"X{n:02d}", "error", 1, n) for n in range(1, 13)],
+    )
+    rows = [tuple(row.values()) for row in csv_rows(many, "orsaker")]
+    assert [row[1] for row in rows] == [f"X{n:02d}" for n in range(12, 2, -1)]  # the ten most frequent
+
+
+def test_csv_capital_now_in_state_order_with_its_shares() -> None:
+    report = realistic_report()
+    shuffled = replace(report, capital_by_state=list(reversed(report.capital_by_state)))
+    for each in (report, shuffled):
+        rows = [tuple(row.values()) for row in csv_rows(each, "kapital")]
+        # Of 2 902 951,51 kr in all.
+        assert rows == [
+            ("open", "35", "380000.00", "13.1"),
+            ("sealed", "30", "239500.01", "8.3"),
+            ("approved", "73", "905250.75", "31.2"),
+            ("delivered", "132", "1368200.75", "47.1"),
+            ("withdrawn", "1", "10000.00", "0.3"),
+        ]
+
+
+def test_csv_discrepancies_gaps_and_what_waits_for_a_person() -> None:
+    report = replace(
+        unbalanced_report(),
+        waiting=[
+            Discrepancy("file-quarantined", "kund_198503159819.xml", "Fil 7 i karantän", "File 7 quarantined")
+        ],
+    )
+    rows = [tuple(row.values()) for row in csv_rows(report, "avvikelser")]
+    assert rows == [
+        (
+            "not-accounted-for",
+            "file-counts",
+            "2026-11-25 erp lst-exempel",
+            "7 filer mottagna men 6 redovisade.",
+            "7 files received but 6 accounted for.",
+        ),
+        (
+            "not-accounted-for",
+            "receipt-missing",
+            "lst-exempel-2026-11-25.xml",
+            "Filen saknar kvittens.",
+            "The file has no receipt.",
+        ),
+        (
+            "not-accounted-for",
+            "sequence-gap",
+            "tv-exempel",
+            "Journalnummer saknas: 3–5, 9",
+            "Journal numbers missing: 3–5, 9",
+        ),
+        # Masked, as on the page: ERP systems name files after people.
+        (
+            "waiting-for-a-person",
+            "file-quarantined",
+            "kund_850315-XXXX.xml",
+            "Fil 7 i karantän",
+            "File 7 quarantined",
+        ),
+    ]
+
+
+# --- JSON and text summaries ---------------------------------------------------------------------
+
+
+def test_json_summary_has_the_pages_figures() -> None:
+    summary = json.loads(json.dumps(summary_json(realistic_report(), [])))
+    assert summary["key_figures"]["journals_sealed"] == 4
+    assert summary["key_figures"]["capital_journaled_percent"] == 82.6
+    assert summary["key_figures"]["delivered_capital_ore"] == summary["delivered_capital_ore"] == 136_820_075
+    per_client = {client["client"]: client for client in summary["per_client"]}
+    assert per_client["lst-exempel"]["files"] == 30 and per_client["lst-exempel"]["journals_delivered"] == 1
+    assert per_client["tv-exempel"]["delivered_capital_ore"] == 43_260_000
+    assert summary["top_rejection_reasons"][0] == {
+        "code": "M02",
+        "findings": 13,
+        "by_client": {"tv-exempel": 8, "lst-exempel": 5},
+    }
+    assert [reason["code"] for reason in summary["top_rejection_reasons"]] == [
+        "M02",
+        "B04",
+        "F03",
+        "A01",
+        "F08",
+    ]
+    # The rule table's totals, warnings too: a code that ever stopped anything is an error.
+    rules = {rule["code"]: rule for rule in summary["findings_per_rule"]}
+    assert rules["M10"] == {"code": "M10", "severity": "warning", "findings": 7, "files": 3}
+    assert rules["M02"]["severity"] == "error" and rules["M02"]["files"] == 4
+    assert summary["capital_by_state"]["open"] == {
+        "cases": 35,
+        "capital_ore": 38_000_000,
+        "share_percent": 13.1,
+    }
+    assert summary["journals_total"] == {"count": 5, "cases": 271, "capital_ore": 290_295_151}
+    empty = summary_json(empty_report(), [])
+    assert empty["key_figures"]["capital_journaled_percent"] is None and empty["per_client"] == []
+
+
+def test_a_code_that_is_an_error_once_is_an_error_on_the_page_and_in_the_json() -> None:
+    rules = [
+        RuleTally(day(0), "lst-exempel", "M16", "warning", 1, 1),
+        RuleTally(day(1), "tv-exempel", "M16", "error", 1, 1),
+        RuleTally(day(2), "lst-exempel", "M16", "warning", 1, 1),
+    ]
+    report = replace(realistic_report(), rules=rules)
+    (row,) = summary_json(report, [])["findings_per_rule"]
+    assert (row["severity"], row["findings"]) == ("error", 3)
+    (table,) = [t for t in parse(report).xpath("//table") if "Regel" in text_of(t.xpath("thead")[0])]
+    assert [text_of(c) for c in table.xpath("tbody/tr/td")][:2] == ["M16", "Fel / Error"]
+
+
+def test_text_summary_puts_what_is_not_accounted_for_first() -> None:
+    out = io.StringIO()
+    write_summary(unbalanced_report(), [Path("r.html")], out)
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "NOT ACCOUNTED FOR (3):"
+    assert lines[2] == "  [sequence-gap] tv-exempel: journal number(s) 3, 4, 5, 9 never used"
+    assert "Delivered in the period: 1\u202f368\u202f200,75 kr in 2 journal(s)" in lines
+    assert lines[-1] == "written: r.html"
 
 
 # --- SVG charts ----------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.accounting import audit
 from gateway.accounting.reports import build as reporting
+from gateway.accounting.reports import json as report_json
+from gateway.accounting.reports import text as report_text
 from gateway.accounting.trace import Tracer
 from gateway.bootstrap import wire
 from gateway.cli.common import EXIT_FAILED, EXIT_OK, Parser, check_period, iso_date, sha256_argument
@@ -99,10 +101,10 @@ def _report(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int
         store.close()
     written = [] if args.no_write else reporting.write_report(report, folders.reports)
     if args.format == "json":
-        json.dump(reporting.summary_json(report, written), out, indent=2, ensure_ascii=False)
+        json.dump(report_json.summary_json(report, written), out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
-        reporting.write_summary(report, written, out)
+        report_text.write_summary(report, written, out)
     return EXIT_OK if report.settled else EXIT_FAILED
 
 

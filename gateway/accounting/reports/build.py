@@ -1,8 +1,10 @@
-"""Reports: fill a :class:`~gateway.accounting.reports.model.Report` from the store and write it out.
+"""Reports: fill a :class:`~gateway.accounting.reports.model.Report` from the store and write its files.
 
 The store is read with one cursor per question (a year of files is streamed, not loaded); the
 only files touched are the receipts, originals and sent journals whose existence the report
-checks. Written atomically to ``outbox/reports/``: one HTML page and one CSV per table.
+checks. Written atomically to ``outbox/reports/``: one HTML page and one CSV per table. What
+`report` prints is rendered by :mod:`~gateway.accounting.reports.text` and
+:mod:`~gateway.accounting.reports.json`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway import __version__
 from gateway.accounting.reports.csv import CSV_TABLES, write_report_csv
 from gateway.accounting.reports.html import write_report_html
 from gateway.accounting.reports.model import (
-    TALLY_COUNTS,
     UNKNOWN_CLIENT,
     AttentionCase,
     CapitalByState,
@@ -38,7 +38,6 @@ from gateway.accounting.reports.model import (
     RuleTally,
     SequenceGap,
     find_gaps,
-    format_ore,
     summarise_latency,
 )
 from gateway.config import GatewayConfig
@@ -59,8 +58,6 @@ STUCK_AFTER = timedelta(hours=24)
 ATTENTION_LIMIT = 200
 #: Discrepancies of one kind listed in the report (the rest are counted).
 DISCREPANCIES_PER_KIND = 100
-#: Discrepancies printed by `report` (all are in the HTML and CSV).
-SUMMARY_LIMIT = 50
 #: A report's temporary file older than this was left by a writer that was killed.
 STALE_TEMPORARY_SECONDS = 3600.0
 #: What the report's file names start with.
@@ -480,98 +477,3 @@ def write_report(report: Report, folder: Path) -> list[Path]:
         write_replacing(target, text.getvalue().encode("utf-8-sig"))
         written.append(target)
     return written
-
-
-def write_summary(report: Report, written: list[Path], out: TextIO) -> None:
-    """The report in a few lines for the terminal: what is not accounted for first."""
-    total = report.total
-    scope = report.client or "alla uppdragsgivare / all clients"
-    period = report.period_from.isoformat() + (
-        "" if report.period_from == report.period_to else f" -- {report.period_to}"
-    )
-    out.write(f"Avstämning / Reconciliation {period}, {scope}\n")
-    if report.waiting:
-        out.write(f"WAITING FOR A PERSON ({len(report.waiting)}):\n")
-        for item in report.waiting[:SUMMARY_LIMIT]:
-            out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
-    if not report.balanced:
-        out.write(f"NOT ACCOUNTED FOR ({len(report.discrepancies) + len(report.gaps)}):\n")
-        for gap in report.gaps:
-            numbers = ", ".join(str(n) for n in gap.missing)
-            out.write(f"  [sequence-gap] {gap.client}: journal number(s) {numbers} never used\n")
-        for item in report.discrepancies[:SUMMARY_LIMIT]:
-            out.write(f"  [{item.kind}] {mask_identities(item.subject)}: {item.message_en}\n")
-        if len(report.discrepancies) > SUMMARY_LIMIT:
-            out.write(f"  ... and {len(report.discrepancies) - SUMMARY_LIMIT} more: see the report\n")
-    elif report.empty:
-        out.write("No files arrived in the period.\n")
-    elif not report.waiting:
-        out.write("Everything accounted for.\n")
-    else:
-        out.write("Everything accounted for, but not done: see what waits for a person above.\n")
-    out.write(
-        f"Files in: {total.files} = accepted {total.accepted} + partially accepted {total.partially_accepted} "
-        f"+ rejected {total.rejected} + duplicate {total.duplicate} + quarantined {total.quarantined} "
-        f"+ in progress {total.in_progress}\n"
-        f"Cases in: {total.cases} = journaled {total.cases_journaled} + rejected {total.cases_rejected} "
-        f"+ duplicate {total.cases_duplicate}\n"
-        f"Capital in: {format_ore(total.capital_in_ore)} kr = journaled {format_ore(total.capital_journaled_ore)} "
-        f"+ rejected {format_ore(total.capital_rejected_ore)} + duplicate {format_ore(total.capital_duplicate_ore)}\n"
-        f"Delivered in the period: {format_ore(report.delivered_capital_ore)} kr in "
-        f"{len(report.delivered)} journal(s)\n"
-    )
-    out.write(f"Receipt chain head: {report.chain_head} (keep it: `audit verify --anchor` checks it later)\n")
-    for path in written:
-        out.write(f"written: {path}\n")
-
-
-def summary_json(report: Report, written: list[Path]) -> dict[str, Any]:
-    """The report's figures for a monitoring system (the full tables are in the CSV files)."""
-    total = report.total
-    return {
-        "period_from": report.period_from.isoformat(),
-        "period_to": report.period_to.isoformat(),
-        "client": report.client,
-        "balanced": report.balanced,
-        "settled": report.settled,
-        "files_arrived": len(report.files),
-        "waiting_for_a_person": [
-            {"kind": w.kind, "subject": w.subject, "message_sv": w.message_sv, "message_en": w.message_en}
-            for w in report.waiting
-        ],
-        "discrepancies": [
-            {
-                "kind": d.kind,
-                "subject": mask_identities(d.subject),
-                "message_sv": d.message_sv,
-                "message_en": d.message_en,
-            }
-            for d in report.discrepancies
-        ],
-        "sequence_gaps": [{"client": gap.client, "missing": list(gap.missing)} for gap in report.gaps],
-        "totals": {name: getattr(total, name) for name in TALLY_COUNTS},
-        "delivered_capital_ore": report.delivered_capital_ore,
-        "journals": {
-            state: len(report.journals_in(state)) for state in ("open", "sealed", "approved", "delivered")
-        },
-        "capital_by_state": {
-            item.state: {"cases": item.cases, "capital_ore": item.capital_ore}
-            for item in report.capital_by_state
-        },
-        "cases_waiting_for_review": report.attention_total,
-        "latencies": [
-            {
-                "name": latency.name,
-                "count": latency.count,
-                "median_seconds": latency.median_seconds,
-                "p95_seconds": latency.p95_seconds,
-                "max_seconds": latency.max_seconds,
-            }
-            for latency in report.latencies
-        ],
-        "gateway_version": report.stamp.gateway_version,
-        "ruleset_version": report.stamp.ruleset_version,
-        "config_sha256": report.stamp.config_sha256,
-        "receipt_chain_head": report.chain_head,
-        "written": [str(path) for path in written],
-    }

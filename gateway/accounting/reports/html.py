@@ -9,12 +9,14 @@ messages) is escaped by the serialiser, never pasted into markup.
 Headings are bilingual, Swedish first. What is not accounted for comes first, in a red box; then
 the key figures, four charts, and the tables an auditor works from. Times are shown in the
 report's own time zone (``report.stamp.timezone``).
+
+A renderer only: every figure on the page (sums, shares, per-client and per-rule figures, the top
+rejection reasons) comes from :mod:`gateway.accounting.reports.model`, as the CSV and JSON do.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -86,7 +88,6 @@ _WEEKDAYS = ("mån", "tis", "ons", "tor", "fre", "lör", "sön")
 #: A period up to this long gets one column per calendar day (quiet days show as gaps); a longer
 #: one only the days with files, so that a year's report stays readable.
 _MAX_CALENDAR_DAYS = 62
-_TOP_RULES = 10
 # Chart widths in SVG units, chosen so that at a 1280 px window (the screenshot, a laptop) one SVG
 # unit is one CSS pixel: the charts' 11 px text stays 11 px. Narrower windows scale them down.
 _HALF_WIDTH = 570
@@ -258,6 +259,11 @@ def _kr_short(ore: int) -> str:
     return format_count(ore // 100) if ore % 100 == 0 else format_ore(ore)
 
 
+def _percent(value: float | None) -> str:
+    """``51,2 %``, or a dash for a share of nothing."""
+    return _DASH if value is None else f"{value:.1f} %".replace(".", ",")
+
+
 def _kr_exact(ore: int) -> str:
     return f"{format_ore(ore)} kr"
 
@@ -279,20 +285,6 @@ def _duration(seconds: float | None) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
-
-
-def _ranges(numbers: Iterable[int]) -> str:
-    """``3, 5–8, 11``: a long run of missing journal numbers stays one line."""
-    ordered = sorted(set(numbers))
-    parts: list[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}{_DASH}{ordered[j]}")
-        i = j + 1
-    return ", ".join(parts)
 
 
 def _label(labels: dict[str, tuple[str, str]], key: str) -> str:
@@ -330,7 +322,7 @@ class _Page:
 
     def days(self) -> list[date]:
         """The chart's x axis: every day of a short period, else the days with files."""
-        seen = {tally.day for tally in self.report.tallies}
+        seen = set(self.report.per_day)
         first, last = self.report.period_from, self.report.period_to
         span = (last - first).days + 1
         if 0 < span <= _MAX_CALENDAR_DAYS:
@@ -428,14 +420,15 @@ class _Page:
                 lang="en",
             )
             return
+        figures = report.key_figures
         box = _el(main, "section", cls="status bad", id="status", role="alert")
         _bilingual(box, "h2", "⚠ Ej avstämt", "Not accounted for")
-        summary = f"{len(report.discrepancies)} avvikelse(r) och {len(report.gaps)} lucka/luckor i journalnumreringen. "
+        summary = f"{figures.discrepancies} avvikelse(r) och {figures.sequence_gaps} lucka/luckor i journalnumreringen. "
         _el(box, "p", summary)
         _el(
             box[-1],
             "span",
-            f"{len(report.discrepancies)} discrepancy(ies) and {len(report.gaps)} gap(s) in journal numbering.",
+            f"{figures.discrepancies} discrepancy(ies) and {figures.sequence_gaps} gap(s) in journal numbering.",
             cls="en",
             lang="en",
         )
@@ -445,8 +438,8 @@ class _Page:
             what = _el(li, "div", cls="what")
             _el(what, "span", "sequence-gap", cls="kind mono")
             _el(what, "span", gap.client)
-            _el(li, "p", f"Journalnummer saknas: {_ranges(gap.missing)}", lang="sv")
-            _el(li, "p", f"Journal numbers missing: {_ranges(gap.missing)}", cls="en", lang="en")
+            _el(li, "p", gap.message_sv, lang="sv")
+            _el(li, "p", gap.message_en, cls="en", lang="en")
 
     @staticmethod
     def _items(box: etree._Element, found: Sequence[Discrepancy]) -> etree._Element:
@@ -462,47 +455,49 @@ class _Page:
         return items
 
     def figures(self, main: etree._Element) -> None:
-        total, report = self.total, self.report
-        sealed = sum(1 for j in report.journals if self.report.in_period(j.sealed_at))
-        approved = sum(1 for j in report.journals if self.report.in_period(j.approved_at))
-        delivered = sum(1 for j in report.journals if self.report.in_period(j.delivered_at))
+        figures = self.report.key_figures
         share = None
-        if total.capital_in_ore:
-            percent = f"{total.capital_journaled_ore * 100 / total.capital_in_ore:.1f}".replace(".", ",")
-            share = f"{percent} % av in / of in"
+        if figures.capital_journaled_percent is not None:
+            share = f"{_percent(figures.capital_journaled_percent)} av in / of in"
         cards: list[tuple[str, str, str, str | None, str | None]] = [
             (
                 "Filer in",
                 "Files in",
-                format_count(total.files),
+                format_count(figures.files),
                 None,
-                f"{format_count(total.accepted)} godkända / accepted",
+                f"{format_count(figures.files_accepted)} godkända / accepted",
             ),
             (
                 "Ärenden in",
                 "Cases in",
-                format_count(total.cases),
+                format_count(figures.cases),
                 None,
-                f"{format_count(total.cases_journaled)} journalförda / journaled",
+                f"{format_count(figures.cases_journaled)} journalförda / journaled",
             ),
-            ("Kapital in", "Capital in", format_ore(total.capital_in_ore), "kr", None),
+            ("Kapital in", "Capital in", format_ore(figures.capital_in_ore), "kr", None),
             (
                 "Kapital journalfört",
                 "Capital journaled",
-                format_ore(total.capital_journaled_ore),
+                format_ore(figures.capital_journaled_ore),
                 "kr",
                 share,
             ),
             (
                 "Kapital levererat",
                 "Capital delivered",
-                format_ore(report.delivered_capital_ore),
+                format_ore(figures.delivered_capital_ore),
                 "kr",
                 "journaler levererade i perioden / journals delivered in the period",
             ),
-            ("Journaler förseglade", "Journals sealed", format_count(sealed), None, None),
-            ("Journaler godkända", "Journals approved", format_count(approved), None, None),
-            ("Journaler levererade", "Journals delivered", format_count(delivered), None, None),
+            ("Journaler förseglade", "Journals sealed", format_count(figures.journals_sealed), None, None),
+            ("Journaler godkända", "Journals approved", format_count(figures.journals_approved), None, None),
+            (
+                "Journaler levererade",
+                "Journals delivered",
+                format_count(figures.journals_delivered),
+                None,
+                None,
+            ),
         ]
         grid = _el(main, "section", cls="figures", aria_label="Nyckeltal / Key figures")
         for sv, en, value, unit, note in cards:
@@ -572,14 +567,11 @@ class _Page:
         )
 
     def _per_day(self, days: Sequence[date]) -> dict[date, FileTally]:
-        # Sources and clients summed per day: the charts show the whole flow.
-        per_day = {day: FileTally(day, "", "") for day in days}
-        for tally in self.report.tallies:
-            per_day[tally.day] = per_day[tally.day].plus(tally)
-        return per_day
+        # Sources and clients summed per day: the charts show the whole flow (a quiet day as 0).
+        sums = self.report.per_day
+        return {day: sums.get(day, FileTally(day, "", "")) for day in days}
 
     def rules_section(self, main: etree._Element) -> None:
-        rules = self.report.rules
         card = self._chart_card(
             main,
             "Vanligaste orsakerna till underkännande",
@@ -587,27 +579,18 @@ class _Page:
             "Anmärkningar av typen fel per regel, de tio vanligaste, per uppdragsgivare (varningar underkänner inte). "
             "/ Error findings per rule, the ten most frequent, by client (warnings do not reject).",
         )
-        errors = [r for r in rules if r.severity == "error"]
-        by_code: dict[str, int] = defaultdict(int)
-        by_client: dict[str, int] = defaultdict(int)
-        cell: dict[tuple[str, str], int] = defaultdict(int)
-        for r in errors:
-            by_code[r.code] += r.findings
-            by_client[r.client] += r.findings
-            cell[r.code, r.client] += r.findings
-        codes = sorted(by_code, key=lambda code: (-by_code[code], code))[:_TOP_RULES]
-        clients = sorted(by_client, key=lambda client: (-by_client[client], client))
+        reasons = self.report.top_rejection_reasons
         series = [
             Series(
                 client,
                 svg_chart.PALETTE[i % len(svg_chart.PALETTE)],
-                tuple(cell[code, client] for code in codes),
+                tuple(reason.by_client.get(client, 0) for reason in reasons),
             )
-            for i, client in enumerate(clients)
+            for i, client in enumerate(self.report.rejection_clients)
         ]
         card.append(
             svg_chart.horizontal_bars(
-                codes,
+                [reason.code for reason in reasons],
                 series,
                 title="Vanligaste orsakerna till underkännande / Top rejection reasons",
                 format_value=lambda n: f"{format_count(n)} anmärkning(ar) / finding(s)",
@@ -618,26 +601,13 @@ class _Page:
         self.rules_table(card)
 
     def rules_table(self, card: etree._Element) -> None:
-        rules = self.report.rules
         _bilingual(card, "h3", "Anmärkningar per regel och dag", "Findings per rule and day").set(
             "style", "margin: 18px 0 8px; font-size: 15px"
         )
-        if not rules:
+        if not self.report.rules:
             _el(card, "p", "Inga anmärkningar / No findings", cls="empty")
             return
-        days = sorted({r.day for r in rules})
-        counts: dict[tuple[str, date], int] = defaultdict(int)
-        files: dict[tuple[str, date], int] = defaultdict(int)
-        totals: dict[str, int] = defaultdict(int)
-        severity: dict[str, str] = {}
-        for r in rules:
-            counts[r.code, r.day] += r.findings
-            files[r.code, r.day] += r.files
-            totals[r.code] += r.findings
-            # A code is an error if it ever stopped anything: that is what the reader must see.
-            severity[r.code] = (
-                "error" if r.severity == "error" or severity.get(r.code) == "error" else r.severity
-            )
+        days = self.report.rule_days
         table = _el(_el(card, "div", cls="table-wrap"), "table")
         head = _el(_el(table, "thead"), "tr")
         _th(head, "Regel", "Rule")
@@ -646,18 +616,18 @@ class _Page:
             _th(head, _short_day(day), _WEEKDAYS[day.weekday()], num=True)
         _th(head, "Summa", "Total", num=True)
         body = _el(table, "tbody")
-        for code in sorted(totals, key=lambda c: (-totals[c], c)):
+        for rule in self.report.rules_by_code:
             row = _el(body, "tr")
-            _td(row, code, cls="mono")
-            _td(row, _label(_SEVERITY_LABELS, severity[code]))
+            _td(row, rule.code, cls="mono")
+            _td(row, _label(_SEVERITY_LABELS, rule.severity))
             for day in days:
-                n = counts.get((code, day), 0)
+                n = rule.findings_per_day.get(day, 0)
                 _count_cell(
                     row,
                     n,
-                    title=f"{day.isoformat()}: {n} anmärkning(ar) i {files.get((code, day), 0)} fil(er) / finding(s) in file(s)",
+                    title=f"{day.isoformat()}: {n} anmärkning(ar) i {rule.files_per_day.get(day, 0)} fil(er) / finding(s) in file(s)",
                 )
-            _count_cell(row, totals[code])
+            _count_cell(row, rule.findings)
 
     def capital_state_section(self, main: etree._Element) -> None:
         card = self._chart_card(
@@ -666,11 +636,7 @@ class _Page:
             "Where the journaled capital is now",
             "Ärenden journalförda i perioden, efter journalens läge i dag / Cases journaled in the period, by their journal's state now",
         )
-        known = list(STATE_COLOURS)
-        rows = sorted(
-            self.report.capital_by_state,
-            key=lambda s: (known.index(s.state) if s.state in known else len(known), s.state),
-        )
+        rows = self.report.capital_now
         split = _el(card, "div", cls="split")
         chart_box = _el(split, "div")
         series = [
@@ -700,7 +666,6 @@ class _Page:
         _th(head, "Kapital, kr", "Capital, SEK", num=True)
         _th(head, "Andel", "Share", num=True)
         body = _el(table, "tbody")
-        whole = sum(row.capital_ore for row in rows)
         for row in rows:
             tr = _el(body, "tr")
             first = _el(tr, "td", cls="state")
@@ -714,14 +679,15 @@ class _Page:
             _el(first, "span", _label(_STATE_LABELS, row.state))
             _count_cell(tr, row.cases)
             _td(tr, format_ore(row.capital_ore), num=True)
-            _td(tr, f"{row.capital_ore * 100 / whole:.1f} %".replace(".", ",") if whole else _DASH, num=True)
+            _td(tr, _percent(row.share_percent), num=True)
         if not rows:
             _el(_el(body, "tr"), "td", "Inga data / No data", cls="empty", colspan="4")
+        total = self.report.capital_now_total
         foot = _el(_el(table, "tfoot"), "tr")
         _td(foot, "Summa / Total")
-        _count_cell(foot, sum(row.cases for row in rows))
-        _td(foot, format_ore(whole), num=True)
-        _td(foot, "100,0 %" if whole else _DASH, num=True)
+        _count_cell(foot, total.cases)
+        _td(foot, format_ore(total.capital_ore), num=True)
+        _td(foot, _percent(total.share_percent), num=True)
 
     def clients_table(self, main: etree._Element) -> None:
         """Cases and kronor per client over the whole period, in and out."""
@@ -732,15 +698,7 @@ class _Page:
             "Filer, ärenden och kapital in under perioden, och journaler levererade i perioden / Files, cases "
             "and capital in during the period, and journals delivered in the period",
         )
-        per_client: dict[str, FileTally] = {}
-        for tally in self.report.tallies:
-            per_client[tally.client] = per_client.get(
-                tally.client, FileTally(tally.day, "", tally.client)
-            ).plus(tally)
-        delivered: dict[str, tuple[int, int]] = {}
-        for journal in self.report.delivered:
-            count, ore = delivered.get(journal.client, (0, 0))
-            delivered[journal.client] = (count + 1, ore + journal.capital_ore)
+        clients = self.report.per_client
         table = _el(_el(card, "div", cls="table-wrap"), "table")
         head = _el(_el(table, "thead"), "tr")
         _th(head, "Uppdragsgivare", "Client")
@@ -753,18 +711,17 @@ class _Page:
         _th(head, "Levererade journaler", "Journals delivered", num=True)
         _th(head, "Levererat, kr", "Delivered, SEK", num=True)
         body = _el(table, "tbody")
-        for client in sorted(set(per_client) | set(delivered)):
-            tally = per_client.get(client, FileTally(self.report.period_from, "", client))
-            journals, ore = delivered.get(client, (0, 0))
+        for figures in clients:
+            tally = figures.tally
             row = _el(body, "tr")
-            _td(row, client)
+            _td(row, figures.client)
             for value in (tally.files, tally.cases, tally.cases_journaled, tally.cases_rejected):
                 _count_cell(row, value)
             _td(row, format_ore(tally.capital_in_ore), num=True)
             _td(row, format_ore(tally.capital_journaled_ore), num=True)
-            _count_cell(row, journals)
-            _td(row, format_ore(ore), num=True)
-        if not per_client and not delivered:
+            _count_cell(row, figures.journals_delivered)
+            _td(row, format_ore(figures.delivered_capital_ore), num=True)
+        if not clients:
             _el(_el(body, "tr"), "td", "Inga data / No data", cls="empty", colspan="9")
 
     def tallies_table(self, main: etree._Element) -> None:
@@ -881,8 +838,8 @@ class _Page:
         _td(foot, "Summa / Total")
         for _ in range(3):
             _td(foot, "")
-        _count_cell(foot, sum(j.case_count for j in journals))
-        _td(foot, format_ore(sum(j.capital_ore for j in journals)), num=True)
+        _count_cell(foot, self.report.journal_cases)
+        _td(foot, format_ore(self.report.journal_capital_ore), num=True)
         for _ in range(4):
             _td(foot, "")
 
