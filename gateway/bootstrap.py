@@ -19,6 +19,7 @@ from gateway.errors import ConfigError
 from gateway.folders import Folders
 from gateway.service.journals import Transport
 from gateway.service.runstate import daemon_running
+from gateway.store.roles import LedgerReader, Store
 from gateway.store.sqlite import SqliteStore
 
 SQLITE_PREFIX = "sqlite:///"
@@ -71,14 +72,14 @@ class Wiring:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    def open_store(self, *, busy_seconds: float | None = None) -> SqliteStore:
+    def open_store(self, *, busy_seconds: float | None = None) -> Store:
         """The store, to write (created and migrated when needed)."""
         path = store_path(self.config, data_dir=self.data_dir)
         if busy_seconds is None:
             return SqliteStore(path)
         return SqliteStore(path, busy_seconds=busy_seconds)
 
-    def open_reader(self) -> SqliteStore:
+    def open_reader(self) -> LedgerReader:
         """The store, for commands that only look: never a write lock, never a migration, never a
         new store. At rest (no daemon on the data folder) it is opened immutable."""
         path = store_path(self.config, data_dir=self.data_dir)

@@ -9,6 +9,10 @@ import pytest
 
 from tests.sshd_server import sshd  # noqa: F401  (the real-sshd fixture, for tests/test_sftp.py)
 
+# The store contract is a module of tests that each backend's test module subclasses: pytest
+# rewrites the asserts of test modules only, so that a failing one there says what it compared.
+pytest.register_assert_rewrite("tests.store_contract")
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "lst-exempel-2026-11-24.xml"
 #: The sample client and an inbox folder source, as the repository's gateway.toml has them.

@@ -1,4 +1,6 @@
-"""The SQLite store: each step atomic, journals numbered without gaps, history for the rules."""
+"""The SQLite store's own: its file, migrations, WAL and read-only opening, locks, leases on this
+machine, and sqlite3's errors as the gateway's. What every store does is in the contract
+(tests/store_contract.py, run against this store by tests/test_store_contract_sqlite.py)."""
 
 from __future__ import annotations
 
@@ -6,107 +8,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from gateway.domain.chain import GENESIS_SHA256
-from gateway.domain.journal import JournalCase, JournalClaim, JournalDebtor
-from gateway.errors import StoreError
-from gateway.store import AcceptedCase, FileState, JournalState, Judgement
+from gateway.errors import StoreError, StoreMissingError, StoreOutdatedError, StoreUnavailableError
 from gateway.store.sqlite import MIGRATIONS, SqliteStore
-
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-ORGNR = "2021000001"
-
-
-def journal_case(reference: str, capital: str = "100.00", *, protected: bool = False) -> JournalCase:
-    return JournalCase(
-        reference=reference,
-        customer_number=None,
-        debtors=(
-            JournalDebtor(
-                kind="Privat",
-                identity="850315-9819",
-                name="Maria Exempelsson",
-                street_lines=("Storgatan 1",),
-                care_of=None,
-                postal_code="11122",
-                town="Stockholm",
-                country="SE",
-                phone=None,
-                email=None,
-                protected=protected,
-            ),
-        ),
-        claims=(
-            JournalClaim(
-                invoice_number=f"F-{reference}",
-                registry_number=None,
-                basis="Avgift för extra offentlig kontroll enligt beslut",
-                invoice_date="2026-08-12",
-                due_date="2026-09-11",
-                capital=capital,
-                remaining=None,
-                interest_kind=None,
-                interest_percent=None,
-                interest_from=None,
-                decision_date=None,
-                final_date=None,
-            ),
-        ),
-        attachments=(),
-        source_sha256="ab" * 32,
-    )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "var" / "gateway.db")
-    yield opened
-    opened.close()
-
-
-def judge(
-    store: SqliteStore, name: str, references: list[str], *, sha: str | None = None, protected: bool = False
-) -> None:
-    record = store.claim_file(
-        source="erp", name=name, path=f"/in/{name}", sha256=sha or name.ljust(64, "0"), size=10, now=NOW
-    )
-    journal_id = store.open_journal_id("lst", now=NOW) if references else None
-    head, length = store.receipt_chain_tip()
-    store.record_judgement(
-        Judgement(
-            file_id=record.id,
-            status="accepted" if references else "rejected",
-            client_orgnr=ORGNR,
-            file_id_in_file=name,
-            sequence=None,
-            case_count=len(references),
-            accepted=[
-                AcceptedCase.of(
-                    journal_case(reference, protected=protected),
-                    position=index,
-                    client_id="lst",
-                    client_orgnr=ORGNR,
-                    fingerprint=f"fp-{reference}",
-                    claim_references=(f"F-{reference}",),
-                )
-                for index, reference in enumerate(references, start=1)
-            ],
-            accepted_capital_ore=100_00 * len(references),
-            receipt_id=name,
-            receipt_path=f"/out/{name}.kvittens.xml",
-            receipt_sha256=name[:1] * 64,
-            previous_receipt_sha256=head,
-            chain_position=length + 1,
-            final_path=f"/var/archive/{name}",
-            judged_at=NOW,
-            expected_journal=journal_id,
-        )
-    )
+from tests.store_contract import HOUR, NOW, judge, seal
 
 
 def test_store_file_is_owner_only_and_schema_is_migrated(tmp_path: Path) -> None:
@@ -118,107 +27,6 @@ def test_store_file_is_owner_only_and_schema_is_migrated(tmp_path: Path) -> None
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(StoreError, match="newer than this gateway knows"):
         SqliteStore(tmp_path / "gateway.db")
-
-
-def test_claiming_the_same_file_again_counts_attempts(store: SqliteStore) -> None:
-    first = store.claim_file(source="erp", name="a.xml", path="/in/a.xml", sha256="1" * 64, size=3, now=NOW)
-    again = store.claim_file(source="erp", name="a.xml", path="/in/a.xml", sha256="1" * 64, size=3, now=NOW)
-    assert first.attempts == 1
-    assert again.id == first.id and again.attempts == 2
-    other_bytes = store.claim_file(
-        source="erp", name="a.xml", path="/in/a.xml", sha256="2" * 64, size=3, now=NOW
-    )
-    assert other_bytes.id != first.id and other_bytes.attempts == 1
-    # The producer rewrote the file before its verdict: only the new bytes arrived.
-    assert store.file(first.id).state is FileState.ABANDONED
-    assert store.files_in_state(FileState.CLAIMED) == [store.file(other_bytes.id)]
-
-
-def test_judgement_feeds_the_history_and_the_receipt_chain(store: SqliteStore) -> None:
-    assert store.receipt_chain_head() == GENESIS_SHA256
-    judge(store, "a.xml", ["C-1", "C-2"], sha="a" * 64)
-    assert store.receipt_chain_head() == "a" * 64
-    assert store.receipt_for_bytes("a" * 64) == "a.xml.kvittens.xml"
-    assert store.receipt_for_file_id(ORGNR, "a.xml") == "a.xml.kvittens.xml"
-    assert store.accepted_case_fingerprint(ORGNR, "C-1") == "fp-C-1"
-    assert store.case_for_claim_reference(ORGNR, "F-C-2") == "C-2"
-    assert store.files_in_state(FileState.JUDGED)[0].status == "accepted"
-
-
-def test_a_stale_chain_head_is_refused(store: SqliteStore) -> None:
-    judge(store, "a.xml", [], sha="a" * 64)
-    record = store.claim_file(source="erp", name="b.xml", path="/in/b.xml", sha256="b" * 64, size=1, now=NOW)
-    with pytest.raises(StoreError, match="receipt chain moved"):
-        store.record_judgement(
-            Judgement(
-                record.id,
-                "rejected",
-                None,
-                None,
-                None,
-                0,
-                [],
-                0,
-                "b",
-                "/b",
-                "c" * 64,
-                GENESIS_SHA256,
-                "/f",
-                NOW,
-                None,
-            )
-        )
-    assert store.files_in_state(FileState.CLAIMED)[0].name == "b.xml"  # rolled back whole
-
-
-def test_sealing_numbers_journals_per_client_without_gaps_and_opens_a_new_one(store: SqliteStore) -> None:
-    judge(store, "a.xml", ["C-1"])
-    (first,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert (first.sequence, first.state, first.approved_by) == (1, JournalState.APPROVED, "auto")
-    assert store.seal_journals(now=NOW, client_ids=None, manual_review=False) == []  # nothing open with cases
-    judge(store, "b.xml", ["C-2", "C-3"])
-    (second,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert second.sequence == 2 and second.case_count == 2 and second.journal_id != first.journal_id
-    assert list(store.journal_references(second.journal_id)) == ["C-2", "C-3"]
-
-
-def test_protected_identity_and_manual_review_wait_for_approval(store: SqliteStore) -> None:
-    judge(store, "a.xml", ["C-1"], protected=True)
-    (sealed,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert sealed.state is JournalState.SEALED and sealed.needs_review
-    assert not store.begin_delivery(sealed.journal_id, now=NOW, lease_seconds=60)
-    approved = store.approve_journal(sealed.journal_id, by="Karin Granskare", now=NOW)
-    assert approved.state is JournalState.APPROVED and approved.approved_by == "Karin Granskare"
-    with pytest.raises(StoreError, match="not sealed"):
-        store.approve_journal(sealed.journal_id, by="again", now=NOW)
-
-
-def test_a_journal_sealed_while_a_file_was_judged_is_not_joined(store: SqliteStore) -> None:
-    record = store.claim_file(source="erp", name="a.xml", path="/in/a.xml", sha256="a" * 64, size=1, now=NOW)
-    journal_id = store.open_journal_id("lst", now=NOW)
-    judge(store, "other.xml", ["C-0"])  # puts a case in the same open journal
-    store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    with pytest.raises(StoreError, match="was sealed while the file was judged"):
-        store.record_judgement(
-            Judgement(
-                record.id, "accepted", ORGNR, None, None, 1,
-                [AcceptedCase.of(journal_case("C-9"), position=1, client_id="lst", client_orgnr=ORGNR, fingerprint="fp", claim_references=())],
-                100, "a", "/a", "d" * 64, store.receipt_chain_head(), "/f", NOW, journal_id,
-            )
-        )  # fmt: skip
-
-
-def test_delivery_lease_lets_one_process_deliver_and_backs_off_after_a_failure(store: SqliteStore) -> None:
-    judge(store, "a.xml", ["C-1"])
-    (journal,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)
-    store.record_delivery_failure(journal.journal_id, "unreachable", retry_at=NOW + timedelta(seconds=30))
-    assert not store.begin_delivery(journal.journal_id, now=NOW + timedelta(seconds=10), lease_seconds=60)
-    assert store.begin_delivery(journal.journal_id, now=NOW + timedelta(seconds=31), lease_seconds=60)
-    store.record_delivered(journal.journal_id, now=NOW)
-    delivered = store.journal(journal.journal_id)
-    assert delivered is not None and delivered.state is JournalState.DELIVERED and delivered.attempts == 2
-    assert not store.begin_delivery(journal.journal_id, now=NOW + timedelta(days=1), lease_seconds=60)
 
 
 def test_a_live_holders_lease_is_respected_and_a_dead_holders_is_taken_over(tmp_path: Path) -> None:
@@ -239,45 +47,6 @@ def test_a_live_holders_lease_is_respected_and_a_dead_holders_is_taken_over(tmp_
         sleeper.wait()
     assert store.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)  # died: take over now
     store.close()
-
-
-def test_withdrawing_a_case_keeps_it_recorded_and_frees_its_reference(store: SqliteStore) -> None:
-    judge(store, "a.xml", ["C-1", "C-2"])
-    withdrawn = store.withdraw_case("C-1", client_id=None, by="Karin", reason="paid meanwhile", now=NOW)
-    assert withdrawn.withdrawn_reason == "paid meanwhile"
-    assert store.accepted_case_fingerprint(ORGNR, "C-1") is None
-    (journal,) = store.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert journal.case_count == 1 and store.journal_references(journal.journal_id) == ["C-2"]
-    store.record_journal_built(
-        journal.journal_id, file_name="lst-000001.xml", sha256="e" * 64, size=1, built_at=NOW
-    )
-    with pytest.raises(StoreError, match="can no longer be withdrawn"):
-        store.withdraw_case("C-2", client_id=None, by="Karin", reason="too late", now=NOW)
-    with pytest.raises(StoreError, match="no case"):
-        store.withdraw_case("C-404", client_id=None, by="Karin", reason="?", now=NOW)
-
-
-def test_two_connections_cannot_seal_the_same_journal_twice(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.db"
-    daemon, operator = SqliteStore(path), SqliteStore(path)
-    judge(daemon, "a.xml", ["C-1"])
-    sealed = daemon.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    again = operator.seal_journals(now=NOW, client_ids=None, manual_review=False)
-    assert len(sealed) == 1 and again == []
-    assert [j.sequence for j in operator.journals()] == [1]
-    daemon.close()
-    operator.close()
-
-
-def test_cases_are_withdrawn_only_from_journals_nobody_is_delivering(store: SqliteStore) -> None:
-    judge(store, "a.xml", ["C-1", "C-2"])
-    (sealed,) = store.seal_journals(now=NOW, client_ids=None, manual_review=True)
-    store.withdraw_case("C-1", client_id=None, by="Karin", reason="paid", now=NOW)  # sealed, under review
-    with pytest.raises(StoreError, match="last case of sealed journal"):
-        store.withdraw_case("C-2", client_id=None, by="Karin", reason="paid too", now=NOW)
-    store.approve_journal(sealed.journal_id, by="Karin", now=NOW)
-    with pytest.raises(StoreError, match="which is approved"):
-        store.withdraw_case("C-2", client_id=None, by="Karin", reason="too late", now=NOW)
 
 
 def test_a_store_of_schema_2_is_migrated_and_its_files_still_add_up(tmp_path: Path) -> None:
@@ -324,3 +93,77 @@ def test_config_check_on_a_store_of_an_older_schema_leaves_the_migration_to_the_
     code = cli.main(["status", "--config", str(tmp_path / "gateway.toml")])  # read-only: never migrates
     assert code == 2 and "start the daemon once to migrate it" in capsys.readouterr().err
     assert SqliteStore(tmp_path / "var" / "gateway.db").schema_version() == len(MIGRATIONS)
+
+
+# -- sqlite3's errors as the gateway's -------------------------------------------------------------
+
+
+def test_a_file_that_is_not_a_database_is_reported_as_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    path.write_bytes(b"these are not the pages of a database " * 200)
+    with pytest.raises(StoreUnavailableError, match="damaged"):
+        SqliteStore(path)
+    with pytest.raises(StoreUnavailableError, match="damaged"):
+        SqliteStore(path, read_only=True)
+
+
+def test_a_write_lock_held_too_long_makes_a_step_unavailable_while_reads_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(path, busy_seconds=0.1)
+    judge(store, "a.xml", ["C-1"])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a step
+    try:
+        with pytest.raises(StoreUnavailableError, match="another process holds its write lock"):
+            seal(store)
+        assert store.receipt_count() == 1  # WAL: readers never wait for the writer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert len(seal(store)) == 1  # the refused step changed nothing and can be done now
+    store.close()
+
+
+def test_a_snapshot_that_cannot_end_raises_a_store_error(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gateway.db")
+    with pytest.raises(StoreError), store.snapshot():
+        store.close()  # the read transaction's end is mapped like its start
+
+
+def test_a_reader_never_creates_migrates_or_writes(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    with pytest.raises(StoreMissingError, match="no store at"):
+        SqliteStore(path, read_only=True)
+    assert not path.exists()
+    with sqlite3.connect(path) as db:  # as the previous release left it
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with pytest.raises(StoreOutdatedError, match="start the daemon once to migrate it"):
+        SqliteStore(path, read_only=True)
+    SqliteStore(path).close()  # the daemon migrates it
+    reader = SqliteStore(path, read_only=True)
+    with pytest.raises(StoreUnavailableError, match="cannot be written"):
+        reader.set_meta("key", "value")
+    assert reader.get_meta("key") is None
+    reader.close()
+
+
+def test_a_backup_is_one_owner_only_file_out_of_wal_that_anybody_who_may_read_it_opens(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "var" / "gateway.db")
+    judge(store, "a.xml", ["C-1"])
+    target = tmp_path / "backup" / "gateway.db"
+    target.parent.mkdir()
+    store.backup_to(target).close()
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["gateway.db"]  # no -wal, no temporary
+    with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    db.close()
+    store.close()
+    copy = SqliteStore(target, read_only=True, at_rest=True)
+    assert copy.receipt_count() == 1 and copy.newest_judgement() == NOW
+    assert [f.name for f in copy.received_files(NOW - HOUR, NOW + HOUR)] == ["a.xml"]
+    copy.close()

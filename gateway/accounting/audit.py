@@ -38,7 +38,7 @@ from gateway.formats.journal import JournalFormatError, read_journal_receipt_sha
 from gateway.formats.receipt import ReceiptFormatError, read_receipt_facts
 from gateway.fsutil import sha256_file
 from gateway.store import FileRecord, FileState, JournalRecord, JournalState
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import LedgerReader
 
 _DayFilter = Callable[[date | None], bool]
 #: Files next to the originals that are not originals: the quarantine's reason files.
@@ -84,7 +84,7 @@ def _short(sha256: str | None) -> str:
 
 
 def verify(
-    store: SqliteStore,
+    store: LedgerReader,
     folders: Folders,
     *,
     zone: ZoneInfo,
@@ -222,7 +222,7 @@ def _receipt_checks(
 
 
 def _check_journals(
-    store: SqliteStore, folders: Folders, zone: ZoneInfo, in_period: _DayFilter, result: AuditResult
+    store: LedgerReader, folders: Folders, zone: ZoneInfo, in_period: _DayFilter, result: AuditResult
 ) -> Iterator[Break]:
     for journal in store.journals(states=[JournalState.DELIVERED]):
         try:
@@ -297,7 +297,7 @@ IN_FLIGHT_SECONDS = 30.0
 IN_FLIGHT_WAIT_SECONDS = 5.0
 
 
-def _unknown_files(store: SqliteStore, folders: Folders, in_period: _DayFilter) -> Iterator[Break]:
+def _unknown_files(store: LedgerReader, folders: Folders, in_period: _DayFilter) -> Iterator[Break]:
     """Files in the gateway's folders that it never wrote.
 
     Runs after the snapshot against the live store: a file written after the snapshot is known
@@ -323,7 +323,7 @@ def _written_within(path: Path, seconds: float) -> bool:
         return False
 
 
-def _recorded_now(store: SqliteStore, folders: Folders, paths: set[str]) -> set[str]:
+def _recorded_now(store: LedgerReader, folders: Folders, paths: set[str]) -> set[str]:
     """Which of ``paths`` the store knows now."""
     known = set()
     for path in paths:
@@ -339,7 +339,7 @@ def _recorded_now(store: SqliteStore, folders: Folders, paths: set[str]) -> set[
     return known
 
 
-def _unrecorded(store: SqliteStore, folders: Folders, in_period: _DayFilter) -> Iterator[Break]:
+def _unrecorded(store: LedgerReader, folders: Folders, in_period: _DayFilter) -> Iterator[Break]:
     for top, kind in (
         (folders.receipts, "receipt-unknown"),
         (folders.archive, "original-unknown"),

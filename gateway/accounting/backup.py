@@ -1,8 +1,8 @@
 """`inkasso-gateway backup DEST`: a consistent copy of a data folder, safe beside the daemon.
 
-1. The store is copied with SQLite's online backup (a consistent snapshot, page by page, while the
-   daemon goes on writing) into ``DEST/var/gateway.db``, then switched out of WAL so that the copy
-   is one self-contained file anybody who may read it can open.
+1. The store copies itself (:meth:`~gateway.store.roles.LedgerReader.backup_to`; SQLite's online
+   backup: a consistent snapshot while the daemon goes on writing) into ``DEST/var/gateway.db``,
+   one self-contained file anybody who may read it can open.
 2. Every file that snapshot knows is copied: receipts, archived, rejected and quarantined
    originals (with their reason files), sent journals and their journal receipts, every
    configuration in force (``var/config/<sha256>.toml``), the attachments of cases not yet
@@ -17,8 +17,7 @@ replaces the store. Files and folders are owner-only.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,9 +26,9 @@ from gateway.accounting import audit
 from gateway.config import GatewayConfig
 from gateway.errors import InputError
 from gateway.folders import Folders
-from gateway.fsutil import copy_new, fsync_folder, temporary_name
+from gateway.fsutil import copy_new
 from gateway.store import FileState, JournalState
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import LedgerReader
 
 
 @dataclass(slots=True)
@@ -40,18 +39,21 @@ class BackupResult:
     audit: audit.AuditResult | None = None
 
 
-def backup(config: GatewayConfig, source_store: Path, destination: Path) -> BackupResult:
-    """Copy the data folder of ``config`` (its store at ``source_store``) to ``destination``."""
+def backup(config: GatewayConfig, open_store: Callable[[], LedgerReader], destination: Path) -> BackupResult:
+    """Copy the data folder of ``config`` (its store opened to read by ``open_store``) to
+    ``destination``."""
     if destination.exists() and not destination.is_dir():
         raise InputError(f"{destination}: not a folder")
     source = Folders.from_config(config)
     target = Folders.from_config(config, data_dir=destination)
     target.var.mkdir(parents=True, exist_ok=True, mode=0o700)
     destination.chmod(0o700)
-    store_copy = target.var / "gateway.db"
-    _copy_store(source_store, store_copy)
+    live = open_store()
+    try:
+        copy = live.backup_to(target.var / "gateway.db")
+    finally:
+        live.close()
     result = BackupResult(missing=[])
-    copy = SqliteStore(store_copy, read_only=True, at_rest=True)
     try:
         for relative, required in _files_known(copy, source):
             origin, place = source.data_dir / relative, destination / relative
@@ -76,32 +78,7 @@ def backup(config: GatewayConfig, source_store: Path, destination: Path) -> Back
     return result
 
 
-def _copy_store(source: Path, target: Path) -> None:
-    """SQLite's online backup into a temporary file, out of WAL, then in place of the old copy."""
-    temporary = temporary_name(target)
-    live = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        descriptor = temporary.open("xb")  # created owner-only under the umask set by the caller
-        descriptor.close()
-        temporary.chmod(0o600)
-        copy = sqlite3.connect(temporary)
-        try:
-            # In one step: a read transaction of its own, so the copy is of one moment (in steps,
-            # a daemon writing meanwhile would make SQLite start over, perhaps for ever).
-            live.backup(copy)
-            copy.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            copy.close()
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    finally:
-        live.close()
-    temporary.replace(target)
-    fsync_folder(target.parent)
-
-
-def _files_known(store: SqliteStore, folders: Folders) -> Iterator[tuple[str, bool]]:
+def _files_known(store: LedgerReader, folders: Folders) -> Iterator[tuple[str, bool]]:
     """Every file the store's snapshot knows, relative to the data folder, and whether it must be
     there (a published file) or may have moved on since (what a committed file still waits with)."""
     base = folders.data_dir

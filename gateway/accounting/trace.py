@@ -22,7 +22,7 @@ from gateway.domain.identity import mask_identities
 from gateway.folders import Folders
 from gateway.formats.receipt import ReceiptFormatError, read_case_findings, read_receipt_facts
 from gateway.store import FileRecord, JournalRecord, StoredCase
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import TraceReader
 
 #: Cases of one file listed by `trace FILE` (the rest are counted).
 CASES_LISTED = 20
@@ -39,7 +39,7 @@ def _when(moment: datetime | None, zone: ZoneInfo) -> str:
 
 
 class Tracer:
-    def __init__(self, store: SqliteStore, folders: Folders, zone: ZoneInfo) -> None:
+    def __init__(self, store: TraceReader, folders: Folders, zone: ZoneInfo) -> None:
         self._store = store
         self._folders = folders
         self._zone = zone

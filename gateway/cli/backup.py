@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from gateway.accounting import audit
 from gateway.accounting import backup as backup_module
-from gateway.bootstrap import store_path
+from gateway.bootstrap import wire
 from gateway.cli.common import EXIT_FAILED, EXIT_OK, Parser
 from gateway.config import GatewayConfig
 from gateway.domain.identity import mask_identities
@@ -35,7 +35,7 @@ def _backup_command(config: GatewayConfig, args: argparse.Namespace, out: TextIO
 
 def _backup(config: GatewayConfig, destination: Path, out: TextIO) -> int:
     os.umask(0o077)  # the copy holds personal data: owner-only
-    result = backup_module.backup(config, store_path(config), destination)
+    result = backup_module.backup(config, wire(config).open_reader, destination)
     out.write(
         f"copied {result.copied} file(s) to {destination} ({result.kept} already there from an earlier backup)\n"
     )

@@ -65,7 +65,7 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
     else:
         ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
         if ahead:
-            problems.append(describe_refusal(ahead, store_path(config)))
+            problems.append(describe_refusal(ahead, str(store_path(config))))
     if store is not None:
         try:
             configured = {client.id for client in config.clients}

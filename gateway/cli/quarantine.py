@@ -48,11 +48,11 @@ def _quarantine(config: GatewayConfig, args: argparse.Namespace, out: TextIO) ->
             mask_identities(f"file {record.id} ({record.name}) dealt with by {args.by}: {args.note}") + "\n"
         )
         return EXIT_OK
-    store = wire(config, data_dir=args.data_dir).open_reader()
+    reader = wire(config, data_dir=args.data_dir).open_reader()
     try:
-        records = store.quarantined_files(unresolved_only=not args.all)
+        records = reader.quarantined_files(unresolved_only=not args.all)
     finally:
-        store.close()
+        reader.close()
     folders = Folders.from_config(config, data_dir=args.data_dir)
     listed = [
         {

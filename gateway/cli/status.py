@@ -27,6 +27,7 @@ from gateway.fsutil import display_name, is_being_written, is_temporary_name
 from gateway.service.runner import utc_now
 from gateway.service.runstate import daemon_running, read_state
 from gateway.store import FileState, JournalState
+from gateway.store.roles import LedgerReader
 
 STATUS_OK = EXIT_OK
 STATUS_NEEDS_A_PERSON = EXIT_FAILED
@@ -168,7 +169,7 @@ def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: d
 
 
 def _store_facts(
-    store: Any, config: GatewayConfig, status: dict[str, Any], attention: list[dict[str, str]]
+    store: LedgerReader, config: GatewayConfig, status: dict[str, Any], attention: list[dict[str, str]]
 ) -> None:
     last = store.last_received()
     for source in status["sources"]:

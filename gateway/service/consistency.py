@@ -21,13 +21,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.folders import Folders
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import LedgerReader
 
 #: Files listed in the refusal at most (the count says how many more).
 MAX_LISTED = 10
 
 
-def files_ahead_of_store(store: SqliteStore | None, folders: Folders, zone: ZoneInfo) -> list[str]:
+def files_ahead_of_store(store: LedgerReader | None, folders: Folders, zone: ZoneInfo) -> list[str]:
     """Files in the data folder that the store has no record of (empty when it is not behind).
 
     ``store`` None: there is no store at all, so everything the gateway ever wrote is ahead."""
@@ -44,12 +44,12 @@ def files_ahead_of_store(store: SqliteStore | None, folders: Folders, zone: Zone
     return ahead
 
 
-def describe_refusal(ahead: list[str], store_path: Path) -> str:
+def describe_refusal(ahead: list[str], store_location: str) -> str:
     listed = "; ".join(ahead[:MAX_LISTED]) + (
         f"; and {len(ahead) - MAX_LISTED} more" if len(ahead) > MAX_LISTED else ""
     )
     return (
-        f"the store {store_path} is behind the data folder: {len(ahead)} file(s) the gateway wrote are unknown to it "
+        f"the store {store_location} is behind the data folder: {len(ahead)} file(s) the gateway wrote are unknown to it "
         f"({listed}). It was deleted, restored from an older backup or lost its last commits. Starting on it would "
         "reuse numbers and accept delivered cases again, so the gateway does not start. To recover: restore the store "
         'and the data folder together from one `inkasso-gateway backup` (see the README, "Backup and restore"); '

@@ -83,7 +83,7 @@ from gateway.fsutil import (
 )
 from gateway.service.validation import FileReport, ValidationSettings, validate_file
 from gateway.store import AcceptedCase, FileRecord, FileState, Judgement
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import IntakeStore
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.pipeline")
@@ -225,7 +225,7 @@ class Intake:
     def __init__(
         self,
         config: GatewayConfig,
-        store: SqliteStore,
+        store: IntakeStore,
         folders: Folders,
         *,
         clock: Callable[[], datetime],

@@ -52,7 +52,7 @@ from gateway.fsutil import (
     write_private,
 )
 from gateway.store import JournalRecord, JournalState
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import JournalStore
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.journals")
@@ -98,7 +98,7 @@ class JournalService:
     def __init__(
         self,
         config: GatewayConfig,
-        store: SqliteStore,
+        store: JournalStore,
         folders: Folders,
         transport: Transport,
         *,

@@ -37,7 +37,7 @@ from gateway.service.intake import Intake, output_error
 from gateway.service.journals import JournalService, Transport
 from gateway.service.pauses import Pauses
 from gateway.service.runstate import LOCK_NAME, STATE_NAME, RunState
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import Bookkeeping, LedgerReader, Store
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.daemon")
@@ -115,7 +115,7 @@ class Parts(Protocol):
 
     def forget_new_store(self) -> None: ...
 
-    def open_store(self, *, busy_seconds: float | None = None) -> SqliteStore: ...
+    def open_store(self, *, busy_seconds: float | None = None) -> Store: ...
 
     def sources(self) -> list[Source]: ...
 
@@ -149,7 +149,7 @@ class Daemon:
         self._zone = ZoneInfo(config.timezone)
         self.folders = parts.folders
         self.pauses = Pauses(clock=clock)
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
         self._intake: Intake | None = None
         self._journals: JournalService | None = None
         self._sources: list[Source] = []
@@ -242,11 +242,11 @@ class Daemon:
         finally:
             store.close()
 
-    def _check_store_not_behind(self, store: SqliteStore) -> None:
+    def _check_store_not_behind(self, store: LedgerReader) -> None:
         ahead = files_ahead_of_store(store, self.folders, self._zone)
         self._behind_checked = True
         if ahead:
-            raise StoreBehindError(describe_refusal(ahead, store.path))
+            raise StoreBehindError(describe_refusal(ahead, self._parts.store_location()))
 
     def _start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=self._zone)
@@ -326,7 +326,7 @@ class Daemon:
         if not self._store_failing:
             self.pauses.succeeded("store")
 
-    def _ready_store(self) -> SqliteStore | None:
+    def _ready_store(self) -> Store | None:
         """The store, opened (again) once it can be; None while it is paused."""
         if self.pauses.blocked("store"):
             return None
@@ -358,7 +358,7 @@ class Daemon:
         self._store_failing = True
         self.pauses.failed("store", str(error), waits_for=_store_waits_for(str(error)))
 
-    def _start_up(self, store: SqliteStore) -> bool:
+    def _start_up(self, store: Store) -> bool:
         """What a start does once the store can be used: finish interrupted files, run missed jobs."""
         assert self._intake is not None
         try:
@@ -405,7 +405,7 @@ class Daemon:
         except OSError as error:
             raise output_error(self.folders.configs, error) from error
 
-    def _plan_missed_reports(self, store: SqliteStore) -> None:
+    def _plan_missed_reports(self, store: Bookkeeping) -> None:
         report_schedule = self.config.reports.schedule
         last_report = store.get_meta(LAST_SCHEDULED_REPORT)
         if report_schedule and self._missed(store, LAST_SCHEDULED_REPORT, report_schedule):
@@ -465,7 +465,7 @@ class Daemon:
             source.end_batch()
         self.pauses.succeeded(scope)
 
-    def _seal_and_deliver(self, journals: JournalService, store: SqliteStore) -> None:
+    def _seal_and_deliver(self, journals: JournalService, store: Bookkeeping) -> None:
         if self.pauses.blocked("delivery"):
             return
         try:
@@ -491,7 +491,7 @@ class Daemon:
             self.pauses.succeeded("delivery")
         self._record_endpoint(store, journals.transport)
 
-    def _write_daily_report(self, store: SqliteStore) -> None:
+    def _write_daily_report(self, store: Store) -> None:
         """The scheduled report: the whole of the previous day in the gateway's zone (and the days
         a stop made it miss)."""
         now = self._clock()
@@ -559,7 +559,7 @@ class Daemon:
             self._state.write(self._facts())
 
     @staticmethod
-    def _record_endpoint(store: SqliteStore, endpoint: object) -> None:
+    def _record_endpoint(store: Bookkeeping, endpoint: object) -> None:
         """For `status`: an SFTP endpoint's last success and last error (never a secret)."""
         name = getattr(endpoint, "name", "delivery")
         if hasattr(endpoint, "last_success"):
@@ -569,7 +569,7 @@ class Daemon:
             }
             store.set_meta(f"endpoint:{name}", json.dumps(state))
 
-    def _missed(self, store: SqliteStore, key: str, schedule: str) -> bool:
+    def _missed(self, store: Bookkeeping, key: str, schedule: str) -> bool:
         """True when a scheduled job fell due while the gateway was not running (run it once now)."""
         now = self._clock()
         last = store.get_meta(key)

@@ -1,7 +1,9 @@
 """The store: the durable state machine of files, cases and journals.
 
-One interface (:class:`Store`), one embedded implementation (:mod:`gateway.store.sqlite`); a
-PostgreSQL store for several nodes implements the same methods. Every method is one transaction,
+The records a store hands out and takes are here; what each part of the gateway may ask of a store
+is in :mod:`gateway.store.roles` (:class:`~gateway.store.roles.Store` is every role at once); the
+embedded implementation is :mod:`gateway.store.sqlite`. A PostgreSQL store for several nodes
+implements the same roles and passes the same contract tests. Every method is one transaction,
 so a crash leaves the store either before or after a step, never in between.
 
 A file goes ``claimed`` (picked up, attempts counted before any work) -> ``judged`` (its verdict,
@@ -15,13 +17,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from gateway.domain.journal import JournalCase
-from gateway.domain.rules import History
 
 
 class FileState(enum.Enum):
@@ -218,78 +218,3 @@ class StoredCase:
     file_name: str
     withdrawn_reason: str | None
     journal_case: JournalCase
-
-
-class Store(History, Protocol):
-    """The operations the gateway needs; each is atomic."""
-
-    # -- files -------------------------------------------------------------------------------
-    def claim_file(
-        self, *, source: str, name: str, path: str, sha256: str, size: int, now: datetime
-    ) -> FileRecord:
-        """Record (or find again) a file at ``path`` with these bytes and count one more attempt."""
-
-    def file(self, file_id: int) -> FileRecord: ...
-
-    def release_attempt(self, file_id: int, note: str) -> None: ...
-
-    def files_in_state(self, state: FileState) -> list[FileRecord]: ...
-
-    def record_failure(self, file_id: int, error: str) -> None: ...
-
-    def open_journal_id(self, client_id: str, *, now: datetime) -> str:
-        """The JournalId of the client's open journal, opening one when there is none."""
-
-    def record_judgement(self, judgement: Judgement) -> None:
-        """Commit a verdict, its accepted cases and the new head of the receipt chain."""
-
-    def mark_done(self, file_id: int, *, final_path: str, now: datetime) -> None: ...
-
-    def receipt_chain_head(self) -> str: ...
-
-    def file_by_name_or_sha(self, key: str) -> list[FileRecord]: ...
-
-    # -- journals ----------------------------------------------------------------------------
-    def seal_journals(
-        self, *, now: datetime, client_ids: Sequence[str] | None, manual_review: bool
-    ) -> list[JournalRecord]:
-        """Seal every open journal with cases (of these clients) and number it; one transaction."""
-
-    def approve_journal(self, journal_id: str, *, by: str, now: datetime) -> JournalRecord: ...
-
-    def journals(self, *, states: Sequence[JournalState] | None = None) -> list[JournalRecord]: ...
-
-    def journal(self, journal_id: str) -> JournalRecord | None: ...
-
-    def journal_cases(self, journal_id: str) -> Iterator[JournalCase]: ...
-
-    def journal_references(self, journal_id: str) -> list[str]: ...
-
-    def record_journal_built(
-        self, journal_id: str, *, file_name: str, sha256: str, size: int, built_at: datetime
-    ) -> None: ...
-
-    def begin_delivery(self, journal_id: str, *, now: datetime, lease_seconds: float) -> bool:
-        """Take the delivery lease and count an attempt; False when another process holds it."""
-
-    def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None: ...
-
-    def release_delivery_lease(self, journal_id: str) -> None: ...
-
-    def record_delivered(self, journal_id: str, *, now: datetime) -> None: ...
-
-    def withdraw_case(
-        self, reference: str, *, client_id: str | None, by: str, reason: str, now: datetime
-    ) -> StoredCase:
-        """Take a case out of its unsent journal; recorded, never deleted."""
-
-    # -- bookkeeping -------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None: ...
-
-    def set_meta(self, key: str, value: str) -> None: ...
-
-    def log_event(self, kind: str, subject: str, detail: str, *, now: datetime) -> None: ...
-
-    def recent_events(self, limit: int) -> list[tuple[str, str, str, str]]: ...
-
-    def close(self) -> None: ...

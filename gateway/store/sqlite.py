@@ -38,6 +38,7 @@ from gateway.errors import (
     StoreOutdatedError,
     StoreUnavailableError,
 )
+from gateway.fsutil import fsync_folder, temporary_name
 from gateway.store import (
     CaseMismatch,
     FileRecord,
@@ -321,9 +322,18 @@ def _mapped(method: _Method) -> _Method:
 
 
 def _map_driver_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
-    """Every public method of the store, and its constructor, behind :func:`_mapped`."""
+    """Every public method of the store, and its constructor, behind :func:`_mapped`.
+
+    A ``@contextmanager`` method is mapped inside: its generator (the code around ``yield``, run
+    when the block is entered and left) is wrapped and the context manager made again, so that a
+    commit failing at the end of the block is mapped too."""
     for name, member in list(vars(cls).items()):
-        if callable(member) and (not name.startswith("_") or name == "__init__"):
+        if not callable(member) or (name.startswith("_") and name != "__init__"):
+            continue
+        inner = getattr(member, "__wrapped__", None)  # what @contextmanager keeps of the generator
+        if not inspect.isgeneratorfunction(member) and inspect.isgeneratorfunction(inner):
+            setattr(cls, name, contextmanager(_mapped(inner)))
+        else:
             setattr(cls, name, _mapped(member))
     return cls
 
@@ -340,9 +350,13 @@ class SqliteStore:
         read_only: bool = False,
         at_rest: bool = False,
         busy_seconds: float = DEFAULT_BUSY_SECONDS,
+        lease_holder: str = LEASE_HOLDER,
     ) -> None:
+        """``lease_holder``: who this process is when it takes a delivery lease, "<host>:<pid>"
+        (another name only for a test that plays a second machine)."""
         self.path = path
         self.read_only = read_only
+        self._holder = lease_holder
         self._private: Path | None = None
         if read_only:
             self._db = self._connect_read_only(path, at_rest=at_rest)
@@ -1037,12 +1051,12 @@ class SqliteStore:
             if retry_at is not None and datetime.fromisoformat(retry_at) > now:
                 return False
             leased = lease_until is not None and datetime.fromisoformat(lease_until) > now
-            if leased and holder != LEASE_HOLDER and _holder_alive(holder):
+            if leased and holder != self._holder and _holder_alive(holder):
                 return False
             db.execute(
                 "UPDATE journals SET lease_until = ?, lease_holder = ?, retry_at = NULL, attempts = attempts + 1 "
                 "WHERE id = ?",
-                (_iso(now + timedelta(seconds=lease_seconds)), LEASE_HOLDER, row_id),
+                (_iso(now + timedelta(seconds=lease_seconds)), self._holder, row_id),
             )
             return True
 
@@ -1069,7 +1083,7 @@ class SqliteStore:
                 "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, lease_holder = NULL, "
                 "retry_at = NULL, last_error = NULL, receipt_sha256 = ?, delivered_by = ? "
                 "WHERE id = ? AND state = 'approved'",
-                (_iso(now), receipt_sha256, LEASE_HOLDER, _row_of(journal_id)),
+                (_iso(now), receipt_sha256, self._holder, _row_of(journal_id)),
             )
 
     def withdraw_case(
@@ -1246,17 +1260,33 @@ class SqliteStore:
     def snapshot(self) -> Iterator[None]:
         """Read everything inside as of one moment (a read transaction: WAL keeps it consistent
         while the daemon goes on writing)."""
-        try:
-            self._db.execute("BEGIN")
-        except sqlite3.Error as error:
-            raise _translate(error, self.path) from error
+        self._db.execute("BEGIN")
         try:
             yield
         finally:
+            self._db.execute("COMMIT")
+
+    def backup_to(self, target: Path) -> SqliteStore:
+        """A copy of the store as of one moment at ``target``, opened to read: SQLite's online
+        backup in one step (in steps, a daemon writing meanwhile would make SQLite start over,
+        perhaps for ever), out of WAL so that the copy is one self-contained file anybody who may
+        read it can open. Written beside ``target`` owner-only and renamed over an earlier copy."""
+        temporary = temporary_name(target)
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        try:
+            temporary.chmod(0o600)  # whatever the umask: SQLite must be able to write it
+            copy = sqlite3.connect(temporary)
             try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as error:
-                raise _translate(error, self.path) from error
+                self._db.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                copy.close()
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        temporary.replace(target)
+        fsync_folder(target.parent)
+        return SqliteStore(target, read_only=True, at_rest=True)
 
     def receipt_chain(self) -> Iterator[FileRecord]:
         """Every file with a committed receipt in the order of the receipt chain, oldest first.

@@ -46,7 +46,7 @@ from gateway.domain.rules import RULESET_VERSION
 from gateway.folders import Folders
 from gateway.fsutil import write_replacing
 from gateway.store import FileState, JournalRecord, JournalState, ReceivedFile, StoredCase
-from gateway.store.sqlite import SqliteStore
+from gateway.store.roles import LedgerReader
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.reporting")
@@ -106,7 +106,7 @@ def period_bounds(period_from: date, period_to: date, zone: ZoneInfo) -> tuple[d
 
 
 def build_report(
-    store: SqliteStore,
+    store: LedgerReader,
     config: GatewayConfig,
     *,
     period_from: date,
@@ -266,7 +266,7 @@ def _file_line(received: ReceivedFile) -> FileLine:
     )
 
 
-def _waiting(store: SqliteStore, client: str | None) -> list[Discrepancy]:
+def _waiting(store: LedgerReader, client: str | None) -> list[Discrepancy]:
     """Quarantined files no one has dealt with and deliveries that failed for good: accounted
     for, but waiting for a person (whatever period they arrived in)."""
     waiting = [
