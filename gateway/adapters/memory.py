@@ -304,7 +304,7 @@ class MockTransport:
     attempts: list[str] = field(default_factory=list)
     #: What the destination holds, by name, in the order it arrived.
     delivered: dict[str, Delivered] = field(default_factory=dict)
-    _script: list[_Scripted] = field(default_factory=list, repr=False)
+    _script: list[_Scripted] = field(default_factory=list, init=False, repr=False)
 
     def fail(self, error: BaseException, *, times: int = 1) -> None:
         """The next ``times`` deliveries raise ``error`` (after earlier scripted failures)."""
