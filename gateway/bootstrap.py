@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from gateway.adapters import Source
-from gateway.adapters.folder import FolderSource, FolderTransport, FolderWatcher
+from gateway.adapters import Source, Transport
+from gateway.adapters.folder import FolderSource, FolderTransport
 from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
+from gateway.adapters.watch import FolderWatcher
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.folders import Folders
-from gateway.service.journals import Transport
 from gateway.service.runstate import daemon_running
 from gateway.store.roles import LedgerReader, Store
 from gateway.store.sqlite import SqliteStore
@@ -98,7 +98,7 @@ class Wiring:
                         endpoint=endpoint(self.config, source=source.name),
                         stable_seconds=source.stable_seconds,
                         pattern=source.pattern,
-                        after=str(settings.get("after", "move")),
+                        after="delete" if settings.get("after") == "delete" else "move",
                         poll_seconds=float(settings.get("poll_seconds", DEFAULT_POLL_SECONDS)),
                     )
                 )

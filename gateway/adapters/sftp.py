@@ -1,43 +1,36 @@
-"""SFTP: a source that downloads finished files from a remote folder, and a journal transport.
+"""SFTP: the file system on an SFTP server, a source that downloads finished files from a remote
+folder, and a journal transport.
 
 Both connect with paramiko, always checking the server's host key against a known-hosts file
 (``RejectPolicy``: an unknown or changed key is refused, never added), with key authentication,
 connect and operation timeouts, keepalive, and ``TCP_NODELAY`` (paramiko leaves Nagle on, which
 made writes on loopback run at about 1 MB/s). A fresh connection serves one batch: a long-lived
-one dies silently behind firewalls. paramiko's exceptions stop here, mapped to the gateway's own
-(SourceError, TemporaryDeliveryError, PermanentDeliveryError).
+one dies silently behind firewalls. paramiko's exceptions stop in :class:`SftpFileSystem`, mapped
+to the seam's (:mod:`gateway.adapters.ports`), and from there to the gateway's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import hashlib
+import errno
 import logging
 import os
+import posixpath
 import socket
-import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import paramiko
 from paramiko import sftp as sftp_module
 
-from gateway.adapters import Candidate
-from gateway.adapters.folder import Delivery, StabilityTracker
+from gateway.adapters.polling import PollingSource
+from gateway.adapters.ports import Entry, FileSystem, RefusedError, UnreachableError, Wording, kind_of
+from gateway.adapters.transport import FileSystemTransport
 from gateway.backoff import Backoff
-from gateway.errors import (
-    ConfigError,
-    FileUnavailableError,
-    PermanentDeliveryError,
-    SourceError,
-    TemporaryDeliveryError,
-)
-from gateway.fsutil import display_name, is_being_written, is_temporary_name, is_valid_text, sha256_stream
+from gateway.errors import ConfigError
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.adapters.sftp")
@@ -49,8 +42,15 @@ OPERATION_TIMEOUT_SECONDS = 60.0
 KEEPALIVE_SECONDS = 30
 #: Reconnecting after a failure: 2 s, 4 s, 8 s ... at most 5 minutes, with jitter.
 RECONNECT_BACKOFF = Backoff(base_seconds=2.0, max_seconds=300.0)
-PROCESSED_FOLDER = "processed"
-REJECTED_FOLDER = "rejected"
+
+SFTP_WORDING = Wording(
+    vanished="{name} vanished from the server",
+    unreadable="{name} may not be read by the gateway's SFTP user",
+    changed="{name} changed on the server after it was listed",
+    taken_again="source %s: %s was uploaded again after it was taken: left for its own turn",
+    not_overwritten="{where} exists with other content ({theirs} bytes, ours {ours}): not overwritten",
+    delivery_failed="{folder}: {error}",
+)
 
 
 class HostKeyError(Exception):
@@ -148,21 +148,9 @@ def connect(endpoint: Endpoint) -> Iterator[paramiko.SFTPClient]:
         client.close()
 
 
-def _remote(folder: str, name: str) -> str:
-    return f"{folder.rstrip('/')}/{name}"
-
-
 def _wire(path: str) -> bytes:
     """A remote path as the bytes the server knows it by (names that were not UTF-8 included)."""
     return path.encode("utf-8", "surrogateescape")
-
-
-def _key(name: str) -> str:
-    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-def remote_identity(size: int, mtime: int) -> str:
-    return f"{size}:{mtime}"
 
 
 def list_folder(sftp: paramiko.SFTPClient, folder: str) -> Iterator[tuple[str, paramiko.SFTPAttributes]]:
@@ -198,16 +186,169 @@ def list_folder(sftp: paramiko.SFTPClient, folder: str) -> Iterator[tuple[str, p
             sftp._request(sftp_module.CMD_CLOSE, handle)  # type: ignore[attr-defined]
 
 
-class SftpSource:
-    """Takes finished files from a remote folder: listed, copied in by the gateway, then moved.
+def remote_identity(size: int, mtime: int) -> str:
+    return f"{size}:{mtime}"
 
-    Stability is judged across polls on the gateway's clock (size and mtime unchanged for
-    ``stable_seconds``); temporary names are never taken. After a file's receipt the remote file
-    is moved into ``processed/`` or ``rejected/`` (``after = "move"``) or deleted, but only while
-    it is still the file that was taken: the same name uploaded again is a new arrival. A remote
-    name is never used as a local path (the gateway stages by its own numbers), and a name that
-    could reach outside the folder (holding ``/``) is never taken.
+
+def _entry(name: str, attributes: paramiko.SFTPAttributes) -> Entry:
+    size, mtime = attributes.st_size or 0, attributes.st_mtime or 0
+    return Entry(name, kind_of(attributes.st_mode), size, mtime * 1_000_000_000, remote_identity(size, mtime))
+
+
+#: What a connection may raise, besides the file system's own errors.
+_SESSION_ERRORS = (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError)
+
+
+class SftpFileSystem:
+    """A folder tree on an SFTP server, one connection at a time (opened when first needed,
+    closed by :meth:`close`).
+
+    SFTP says little about a failure: only "no such file" (and "permission denied" when a file is
+    opened to be read) is taken to be about the entry; any other failure is the session's
+    (:class:`UnreachableError`: the connection is closed and tried again later), as is any failure to
+    list the folder at all. Names go over the wire as the server's own bytes.
     """
+
+    log = log
+    wording = SFTP_WORDING
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        connect: Callable[[Endpoint], contextlib.AbstractContextManager[paramiko.SFTPClient]] = connect,
+    ) -> None:
+        self.endpoint = endpoint
+        self._connect = connect
+        self._session: contextlib.ExitStack | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def describe(self, path: str) -> str:
+        return f"sftp://{self.endpoint.username}@{self.endpoint.host}:{self.endpoint.port}{path}"
+
+    # -- the connection ------------------------------------------------------------------------
+
+    def _client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            stack = contextlib.ExitStack()
+            try:
+                self._sftp = stack.enter_context(self._connect(self.endpoint))
+            except HostKeyError as error:
+                stack.close()
+                raise RefusedError(str(error), summary=str(error)) from error
+            except paramiko.AuthenticationException as error:
+                stack.close()
+                raise RefusedError(
+                    str(error), summary=f"{self.endpoint.describe()}: authentication failed"
+                ) from error
+            except _SESSION_ERRORS as error:
+                stack.close()
+                raise UnreachableError(str(error)) from error
+            self._session = stack
+        return self._sftp
+
+    def close(self) -> None:
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                self._session.close()
+        self._session, self._sftp = None, None
+
+    @contextlib.contextmanager
+    def _mapped(self, *about_the_entry: type[OSError]) -> Iterator[None]:
+        """Errors of the kinds named pass as they are; any other failure is the session's."""
+        try:
+            yield
+        except about_the_entry:
+            raise
+        except _SESSION_ERRORS as error:
+            raise UnreachableError(str(error)) from error
+
+    # -- the seam ------------------------------------------------------------------------------
+
+    def list(self, folder: str) -> Sequence[Entry]:
+        with self._mapped():  # a folder that is missing or refused included: tried again later
+            return [_entry(name, attributes) for name, attributes in list_folder(self._client(), folder)]
+
+    def stat(self, path: str) -> Entry:
+        with self._mapped(FileNotFoundError):
+            return _entry(posixpath.basename(path), self._client().stat(_wire(path)))
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[_SftpFile]:
+        with self._mapped(FileNotFoundError, PermissionError):
+            sftp = self._client()
+            entry = _entry(posixpath.basename(path), sftp.stat(_wire(path)))
+            remote = sftp.open(_wire(path), "rb")
+        with remote:
+            yield _SftpFile(remote, entry, self)
+
+    def write_new(self, path: str, content: BinaryIO, *, mode: int) -> None:
+        """Uploaded as ``.<name>.part`` (a leftover of an earlier attempt is written over), then
+        renamed into place. The check for an existing file and the rename are two steps: SFTP's
+        atomic rename (posix-rename@openssh.com) replaces. ``mode``: the server's umask decides."""
+        folder, name = posixpath.split(path)
+        temporary = posixpath.join(folder, f".{name}.part")
+        with self._mapped(FileNotFoundError, PermissionError, FileExistsError):
+            sftp = self._client()
+            self._refuse_existing(sftp, path)
+            sftp.putfo(content, _wire(temporary), confirm=True)
+            try:
+                sftp.posix_rename(_wire(temporary), _wire(path))
+            except OSError:
+                # Without posix-rename@openssh.com: a plain rename refuses an existing target.
+                sftp.rename(_wire(temporary), _wire(path))
+
+    def rename(self, source: str, target: str) -> None:
+        with self._mapped(FileNotFoundError):
+            self._client().posix_rename(_wire(source), _wire(target))
+
+    def rename_new(self, source: str, target: str) -> None:
+        with self._mapped(FileNotFoundError, FileExistsError):
+            sftp = self._client()
+            self._refuse_existing(sftp, target)
+            sftp.posix_rename(_wire(source), _wire(target))
+
+    def remove(self, path: str) -> None:
+        with self._mapped(FileNotFoundError):
+            self._client().remove(_wire(path))
+
+    def mkdir(self, path: str) -> None:
+        with self._mapped():
+            sftp = self._client()
+            with contextlib.suppress(OSError):  # SFTP says "failure" for a folder that is there
+                sftp.mkdir(_wire(path), 0o700)
+
+    @staticmethod
+    def _refuse_existing(sftp: paramiko.SFTPClient, path: str) -> None:
+        try:
+            sftp.stat(_wire(path))
+        except FileNotFoundError:
+            return
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+
+
+class _SftpFile:
+    """A remote file being read, prefetched from the first read (a file that turns out to have
+    changed since its listing is closed without being downloaded)."""
+
+    def __init__(self, remote: paramiko.SFTPFile, entry: Entry, fs: SftpFileSystem) -> None:
+        self._remote = remote
+        self._fs = fs
+        self._prefetching = False
+        self.entry = entry
+
+    def read(self, size: int = -1, /) -> bytes:
+        # A read that fails mid-download is the connection's failure, not the file's.
+        with self._fs._mapped():
+            if not self._prefetching:
+                self._remote.prefetch(self.entry.size)
+                self._prefetching = True
+            return self._remote.read(size if size >= 0 else None)
+
+
+class SftpSource(PollingSource):
+    """Takes finished files from a remote folder: listed every ``poll_seconds``, copied in by the
+    gateway, then moved into ``processed/`` or ``rejected/`` (``after = "move"``) or deleted."""
 
     def __init__(
         self,
@@ -216,261 +357,39 @@ class SftpSource:
         endpoint: Endpoint,
         stable_seconds: float,
         pattern: str = "*",
-        after: str = "move",
+        after: Literal["delete", "move"] = "move",
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        fs: FileSystem | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(
+            name=name,
+            fs=fs or SftpFileSystem(endpoint),
+            folder=endpoint.remote_dir,
+            stable_seconds=stable_seconds,
+            pattern=pattern,
+            after=after,
+            poll_seconds=poll_seconds,
+            reconnect=RECONNECT_BACKOFF,
+            # Folders there are the source's own processed/ and rejected/; a link is the server's.
+            report_odd_entries=False,
+            clock=clock,
+        )
         self.endpoint = endpoint
-        self._pattern = pattern
-        self._after = after
-        self._poll_seconds = poll_seconds
-        self._clock = clock
-        self._stability = StabilityTracker(stable_seconds, clock)
-        self._next_poll = 0.0
-        self._failures = 0
-        self._session: contextlib.ExitStack | None = None
-        self._sftp: paramiko.SFTPClient | None = None
-        self._refused_names: set[str] = set()
-        self.being_written = 0
-        self.last_success: str | None = None
-        self.last_error: str | None = None
-
-    # -- connection per batch ------------------------------------------------------------------
-
-    def _open(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            stack = contextlib.ExitStack()
-            try:
-                self._sftp = stack.enter_context(connect(self.endpoint))
-            except BaseException:
-                stack.close()
-                raise
-            self._session = stack
-        return self._sftp
-
-    def end_batch(self) -> None:
-        if self._session is not None:
-            with contextlib.suppress(Exception):
-                self._session.close()
-        self._session, self._sftp = None, None
-
-    def _failed(self, error: BaseException) -> SourceError:
-        self.end_batch()
-        self._failures += 1
-        delay = RECONNECT_BACKOFF.delay(self._failures)
-        self._next_poll = self._clock() + delay
-        self.last_error = f"{datetime.now(UTC).isoformat(timespec='seconds')} {error}"
-        return SourceError(f"{self.endpoint.describe()}: {error} (next try in {delay:.0f} s)")
-
-    # -- the Source interface -------------------------------------------------------------------
-
-    def next_stable_in(self) -> float | None:
-        waiting = self._stability.next_stable_in()
-        until_poll = max(0.0, self._next_poll - self._clock())
-        return None if waiting is None else max(waiting, until_poll)
-
-    def scan(self) -> list[Candidate]:
-        now = self._clock()
-        if now < self._next_poll:
-            return []
-        self._next_poll = now + self._poll_seconds
-        try:
-            sftp = self._open()
-            present: dict[str, tuple[int, int]] = {}
-            self.being_written = 0
-            for name, entry in list_folder(sftp, self.endpoint.remote_dir):
-                if is_temporary_name(name):
-                    self.being_written += is_being_written(name)
-                    continue
-                if entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
-                    continue  # folders (processed/, rejected/) and links are not taken
-                if "/" in name or "\x00" in name:
-                    if name not in self._refused_names:
-                        log.warning(
-                            "source %s: the server lists a name that is not a plain file name (%s): not taken",
-                            self.name,
-                            display_name(name),
-                        )
-                        self._refused_names.add(name)
-                    continue
-                if fnmatch.fnmatch(name, self._pattern):
-                    present[name] = (entry.st_size or 0, entry.st_mtime or 0)
-            ready = sorted(self._stability.observe(present), key=lambda n: (present[n][1], n))
-        except HostKeyError as error:
-            raise self._failed(error) from error
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            raise self._failed(error) from error
-        if self.being_written:
-            self._next_poll = min(self._next_poll, now + 1.0)
-        self._failures = 0
-        self.last_success = datetime.now(UTC).isoformat(timespec="seconds")
-        return [
-            Candidate(
-                self.name,
-                display_name(name),
-                _remote(self.endpoint.remote_dir, name),
-                size,
-                mtime * 1_000_000_000,
-                remote_identity(size, mtime),
-                name_is_valid=is_valid_text(name),
-            )
-            for name in ready
-            for size, mtime in (present[name],)
-        ]
-
-    @contextlib.contextmanager
-    def open(self, candidate: Candidate) -> Iterator[BinaryIO]:
-        """The remote file as a stream (prefetched); the gateway copies it into its staging."""
-        try:
-            sftp = self._open()
-            attributes = sftp.stat(_wire(candidate.location))
-            if remote_identity(attributes.st_size or 0, attributes.st_mtime or 0) != candidate.identity:
-                raise FileUnavailableError(
-                    f"{candidate.name} changed on the server after it was listed", cause="changed"
-                )
-            remote = sftp.open(_wire(candidate.location), "rb")
-        except FileNotFoundError as error:
-            raise FileUnavailableError(
-                f"{candidate.name} vanished from the server", cause="vanished"
-            ) from error
-        except PermissionError as error:
-            raise FileUnavailableError(
-                f"{candidate.name} may not be read by the gateway's SFTP user", cause="unreadable"
-            ) from error
-        except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
-            raise self._failed(error) from error
-        with remote:
-            remote.prefetch(candidate.size)
-            yield _ReadsFailAsSourceError(remote, self)  # type: ignore[misc]
-
-    def unchanged(self, candidate: Candidate) -> bool:
-        try:
-            attributes = self._open().stat(_wire(candidate.location))
-        except FileNotFoundError:
-            return False
-        except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
-            raise self._failed(error) from error
-        return remote_identity(attributes.st_size or 0, attributes.st_mtime or 0) == candidate.identity
-
-    def hold(self, candidate: Candidate, seconds: float) -> None:
-        self._stability.hold(candidate.location.rpartition("/")[2], seconds)
-
-    def finish(self, candidate: Candidate, *, accepted: bool) -> None:
-        """The receipt is out: move the remote file to processed/ or rejected/, or delete it (only
-        while it is the file that was taken). SourceError when the server cannot be reached; the
-        file is then recognised as received when it is listed again, and only tidied."""
-        name = candidate.location.rpartition("/")[2]
-        self._stability.forget(name)
-        try:
-            sftp = self._open()
-            if self._after == "delete":
-                target = _remote(self.endpoint.remote_dir, f".gateway-taking-{_key(name)}.part")
-            else:
-                folder = _remote(self.endpoint.remote_dir, PROCESSED_FOLDER if accepted else REJECTED_FOLDER)
-                with contextlib.suppress(OSError):
-                    sftp.mkdir(folder, 0o700)
-                target = _remote(folder, name)
-                with contextlib.suppress(OSError):
-                    sftp.stat(_wire(target))
-                    target = _remote(folder, f"{int(time.time())}-{name}")  # never overwrite an earlier one
-            # Moved first (one atomic step), compared after: a new upload under the same name at
-            # that very moment is given its name back instead of being tidied away unreceived.
-            sftp.posix_rename(_wire(candidate.location), _wire(target))
-            moved = sftp.stat(_wire(target))
-            if remote_identity(moved.st_size or 0, moved.st_mtime or 0) != candidate.identity:
-                log.info(
-                    "source %s: %s was uploaded again after it was taken: left for its own turn",
-                    self.name,
-                    candidate.name,
-                )
-                sftp.posix_rename(_wire(target), _wire(candidate.location))
-            elif self._after == "delete":
-                sftp.remove(_wire(target))
-        except FileNotFoundError:
-            return  # already moved: a retry after a crash
-        except SourceError:
-            raise
-        except (OSError, EOFError, paramiko.SSHException, HostKeyError) as error:
-            raise self._failed(error) from error
 
 
-class _ReadsFailAsSourceError:
-    """A read that fails mid-download is the connection's failure, not the file's."""
+class SftpTransport(FileSystemTransport):
+    """Delivers a journal to a remote folder: temporary name, atomic rename, size check; reports
+    the endpoint's last success and last error (for `status`)."""
 
-    def __init__(self, remote: paramiko.SFTPFile, source: SftpSource) -> None:
-        self._remote = remote
-        self._source = source
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._remote.read(size if size >= 0 else None)
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            raise self._source._failed(error) from error
-
-
-class SftpTransport:
-    """Delivers a journal to a remote folder: temporary name, atomic rename, size check."""
-
-    kind = "sftp"
-
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, *, fs: FileSystem | None = None) -> None:
+        super().__init__(fs or SftpFileSystem(endpoint), endpoint.remote_dir, kind="sftp")
         self.endpoint = endpoint
-        self.last_success: str | None = None
-        self.last_error: str | None = None
 
     @property
-    def destination(self) -> str:
-        return self.endpoint.describe()
+    def last_success(self) -> str | None:
+        return self._last_success
 
-    def deliver(self, name: str, local: Path, *, sha256: str, size: int) -> Delivery:
-        target = _remote(self.endpoint.remote_dir, name)
-        temporary = _remote(self.endpoint.remote_dir, f".{name}.part")
-        try:
-            with connect(self.endpoint) as sftp:
-                try:
-                    existing = sftp.stat(target)
-                except FileNotFoundError:
-                    existing = None
-                if existing is not None:
-                    # A finished file of the journal's name: delivered by an earlier attempt if it
-                    # has our content (size first, then every byte); otherwise someone else's
-                    # file, never overwritten.
-                    if existing.st_size == size and _remote_sha256(sftp, target, size) == sha256:
-                        return self._delivered(name, size, sha256, target)
-                    raise PermanentDeliveryError(
-                        f"{self.endpoint.describe()}/{name} exists with other content ({existing.st_size} "
-                        f"bytes, ours {size}): not overwritten"
-                    )
-                sftp.put(str(local), temporary, confirm=True)
-                try:
-                    sftp.posix_rename(temporary, target)
-                except OSError:
-                    # Without posix-rename@openssh.com: a plain rename refuses an existing target.
-                    sftp.rename(temporary, target)
-                delivered = sftp.stat(target).st_size
-                if delivered != size:
-                    raise TemporaryDeliveryError(f"{target}: {delivered} bytes after upload, expected {size}")
-        except (PermanentDeliveryError, TemporaryDeliveryError) as error:
-            self.last_error = str(error)
-            raise
-        except HostKeyError as error:
-            self.last_error = str(error)
-            raise PermanentDeliveryError(str(error)) from error
-        except paramiko.AuthenticationException as error:
-            self.last_error = str(error)
-            raise PermanentDeliveryError(f"{self.endpoint.describe()}: authentication failed") from error
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            self.last_error = str(error)
-            raise TemporaryDeliveryError(f"{self.endpoint.describe()}: {error}") from error
-        return self._delivered(name, size, sha256, target)
-
-    def _delivered(self, name: str, size: int, sha256: str, target: str) -> Delivery:
-        self.last_success = datetime.now(UTC).isoformat(timespec="seconds")
-        return Delivery(name, size, sha256, f"{self.endpoint.describe()}/{name}")
-
-
-def _remote_sha256(sftp: paramiko.SFTPClient, path: str, size: int) -> str:
-    with sftp.open(path, "rb") as remote:
-        remote.prefetch(size)
-        return sha256_stream(remote)[0]  # type: ignore[arg-type]
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error

@@ -25,10 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from gateway import __version__
-from gateway.adapters.folder import Delivery
+from gateway.adapters import Delivery, Transport
 from gateway.backoff import Backoff
 from gateway.config import GatewayConfig
 from gateway.domain.rules import RULESET_VERSION
@@ -65,15 +64,6 @@ DELIVERY_BACKOFF = Backoff(base_seconds=5.0, max_seconds=900.0)
 WAIT_FOR_OTHER_DELIVERY_SECONDS = 60.0
 #: A permanent failure is not retried on its own: only `journal send ID` by a person retries it.
 PERMANENT_HOLD = timedelta(days=3650)
-
-
-class Transport(Protocol):
-    kind: str
-
-    @property
-    def destination(self) -> str: ...
-
-    def deliver(self, name: str, local: Path, *, sha256: str, size: int) -> Delivery: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,14 @@ from apscheduler.triggers.cron import CronTrigger
 
 from gateway import __version__
 from gateway.accounting.reports.build import build_report, write_report
-from gateway.adapters import Source
+from gateway.adapters import Source, Transport
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, OutputError, SourceError, StoreUnavailableError
 from gateway.folders import Folders
 from gateway.fsutil import write_new
 from gateway.service.consistency import describe_refusal, files_ahead_of_store
 from gateway.service.intake import Intake, output_error
-from gateway.service.journals import JournalService, Transport
+from gateway.service.journals import JournalService
 from gateway.service.pauses import Pauses
 from gateway.service.runstate import LOCK_NAME, STATE_NAME, RunState
 from gateway.store.roles import Bookkeeping, LedgerReader, Store
