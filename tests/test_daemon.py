@@ -42,7 +42,7 @@ from tests.daemon_harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 MakeGateway = Callable[..., Gateway]
 
