@@ -37,6 +37,9 @@ path = "inbox"
 #: Every test validates "as of" this day, so that the samples never age into other findings.
 TODAY = date(2026, 11, 25)
 
+#: tests/test_tiers_and_guards.py runs small test sessions of its own to see the tiers and guards act.
+pytest_plugins = ["pytester"]
+
 #: A script that runs the command line as soon as it is imported (the process tests start it);
 #: --doctest-modules would otherwise import it while collecting.
 collect_ignore = ["faulty_gateway.py"]
@@ -129,6 +132,7 @@ def pytest_runtest_makereport(
     report = yield
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where nothing may be skipped: {reason}"
     return report
