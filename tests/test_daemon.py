@@ -173,9 +173,9 @@ def test_a_burst_of_25_files_gets_25_receipts_and_a_journal_of_exactly_the_accep
 
     (listed,) = gw.journals_listed()
     assert (listed["state"], listed["cases"], listed["sequence"]) == ("delivered", len(accepted), 1)
-    status = gw.status()
-    assert status["delivered_journals"] == 1
-    assert sum(status["files"].values()) == 25 and all(k.startswith("done") for k in status["files"])
+    overview = gw.status()
+    assert overview["delivered_journals"] == 1
+    assert sum(overview["files"].values()) == 25 and all(k.startswith("done") for k in overview["files"])
     assert daemon.terminate() == 0
 
 
