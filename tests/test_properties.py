@@ -80,8 +80,9 @@ def personnummer(born: date, birth_number: int, *, coordination: bool, twelve: b
 
 def organisationsnummer(group: int, serial: int) -> str:
     """A Luhn-valid organisationsnummer of the group (2 state, 5 AB, 7 ek. för., 8 stiftelse, 9 HB)."""
-    # Digits 3-4 at least 20: never a month, so never mistaken for a personnummer.
-    nine = f"{group}{serial % 10}{20 + serial % 80:02d}{serial % 100_000:05d}"
+    # Digits 3-4 at least 20: never a month, so never mistaken for a personnummer. Digit 5 a 1 and
+    # digit 9 not 0: never a placeholder (M04: one digit throughout, 0000 last, 9876543210).
+    nine = f"{group}{serial % 10}{20 + serial % 80:02d}1{serial % 1000:03d}{1 + serial % 9}"
     return f"{nine[:6]}-{nine[6:]}{luhn_check_digit(nine)}"
 
 
