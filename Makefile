@@ -51,8 +51,10 @@ system-python:
 
 tools: sshd chromium sqlite3 systemd system-python
 
+# Every tier: `-m ""` replaces the fast-tier selection in pyproject's addopts. pytest's exit 5 (no
+# test collected) is not 0, so an empty run fails here too.
 test: $(DEV) lint typecheck tools
-	$(BIN)/pytest
+	$(BIN)/pytest -m ""
 
 bench: $(DEV)
 	$(BIN)/python bench/validate.py

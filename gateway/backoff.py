@@ -21,7 +21,14 @@ class Backoff:
     jitter: float = 0.2
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th failure in a row (1 for the first)."""
+        """Seconds to wait after the ``failures``-th failure in a row (1 for the first).
+
+        Jitter never takes a delay past the cap:
+
+        >>> capped = Backoff(base_seconds=10.0, max_seconds=11.0, jitter=0.5)
+        >>> max(capped.delay(1) for _ in range(200)) <= 11.0
+        True
+        """
         exponent = min(max(failures - 1, 0), 62)  # 2**62 s is already far past any cap
         raw = min(self.max_seconds, self.base_seconds * 2.0**exponent)
         if self.jitter:

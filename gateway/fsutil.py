@@ -95,7 +95,11 @@ def display_name(name: str) -> str:
 
 
 def is_valid_text(name: str) -> bool:
-    """False for a name holding bytes that are not UTF-8 (or anything else UTF-8 cannot carry)."""
+    """False for a name holding bytes that are not UTF-8 (or anything else UTF-8 cannot carry).
+
+    >>> is_valid_text("kund-åäö.xml"), is_valid_text(os.fsdecode(b"kund\\xff.xml"))
+    (True, False)
+    """
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -104,7 +108,11 @@ def is_valid_text(name: str) -> bool:
 
 
 def truncate_utf8(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` bytes of UTF-8, never inside a character."""
+    """``text`` cut to at most ``max_bytes`` bytes of UTF-8, never inside a character.
+
+    >>> truncate_utf8("åäö", 5), truncate_utf8("åäö", 6), truncate_utf8("abc", 0)
+    ('åä', 'åäö', '')
+    """
     encoded = text.encode("utf-8", "surrogateescape")
     if len(encoded) <= max_bytes:
         return text

@@ -1,19 +1,21 @@
 """A harness for tests that run the real daemon (`inkasso-gateway run`) as a process.
 
 :class:`Gateway` writes a ``gateway.toml`` into a temporary folder (inbox/, outbox/, var/ beside it),
-starts the daemon and the command line as child processes, and reads back what they wrote: the
-receipts, journals and the store. Every wait polls a condition with a timeout; nothing relies on a
-fixed sleep being long enough. Case files come from :func:`case_file`, a small generator of valid
+starts the daemon and the command line as child processes, and reads back what they wrote as a user
+sees it: receipts and journals, the files in var/, and the command line's own answers (`status`,
+`journal list`, `trace`, `audit verify`, `report`), never the store's tables. Every wait polls a
+condition with a timeout; nothing relies on a fixed sleep being long enough. Case files come from :func:`case_file`, a small generator of valid
 files (and of files with known findings) using only test identities: the examples' personnummer
 and numbers built with birth numbers 980-999 and their Luhn check digit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -358,10 +360,16 @@ class DaemonProcess:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
 
     def terminate(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then wait: the exit code (AssertionError when it does not exit in time).
+        """SIGTERM, then wait: the exit code (AssertionError when it does not exit in time)."""
+        self.send_sigterm(timeout)
+        return self.wait(timeout)
+
+    def send_sigterm(self, timeout: float = 10.0) -> None:
+        """SIGTERM, once the daemon has started.
 
         A daemon is first given the time to start: before it has installed its handlers, SIGTERM
-        is Python's default (death by the signal), which says nothing about the gateway.
+        is Python's default (death by the signal), which says nothing about the gateway. (Its
+        start is the one thing read from its log: nothing else tells it, even on a full disk.)
         """
         deadline = time.monotonic() + timeout
         while self._ready and self.alive() and self._ready not in self.stderr():
@@ -370,12 +378,15 @@ class DaemonProcess:
             time.sleep(0.02)
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """The exit code, once it exits (AssertionError, and SIGKILL, when it does not in time)."""
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(
-                f"the daemon did not exit within {timeout} s of SIGTERM\n{tail(self.stderr())}"
+                f"the daemon did not exit within {timeout} s\n{tail(self.stderr())}"
             ) from None
 
     def kill(self) -> None:
@@ -559,12 +570,63 @@ class Gateway:
             path for folder in folders if folder.exists() for path in folder.rglob(".*") if path.is_file()
         )
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+    def in_hand_since(self, moment_ns: int) -> bool:
+        """Whether the gateway took a file in hand since ``moment_ns`` (time.time_ns()): from its
+        claim until it is archived, its own copy of the file sits in var/staging/ under the file's
+        number, written when it was taken."""
+        staging = self.var / "staging"
         try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+            entries = list(os.scandir(staging))
+        except FileNotFoundError:
+            return False
+        taken = []
+        for entry in entries:
+            if entry.name.isdigit():
+                with contextlib.suppress(FileNotFoundError):  # archived meanwhile
+                    taken.append(entry.stat().st_mtime_ns)
+        return any(mtime >= moment_ns for mtime in taken)
+
+    # -- what the command line tells ----------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """`status --format json` (its exit code, 0, 1 or 3, is in the answer as ``exit_code``)."""
+        result = self.cli("status", "--format", "json", check=False)
+        assert result.returncode in (0, 1, 3), f"`status` exited {result.returncode}: {result.stderr}"
+        answer: dict[str, Any] = json.loads(result.stdout)
+        assert answer["exit_code"] == result.returncode
+        return answer
+
+    def journals_listed(self) -> list[dict[str, Any]]:
+        """`journal list --format json`: every journal with its state, cases and delivered file."""
+        listed: list[dict[str, Any]] = json.loads(self.cli("journal", "list", "--format", "json").stdout)
+        return listed
+
+    def delivered_journals(self) -> int:
+        return sum(1 for journal in self.journals_listed() if journal["state"] == "delivered")
+
+    def cases_in_journals(self) -> int:
+        """The accepted cases not withdrawn, in all journals (open, sealed or delivered)."""
+        return sum(int(journal["cases"]) for journal in self.journals_listed())
+
+    def trace(self, key: str) -> str:
+        """`trace KEY`: the history of a file, a case or a journal ("" when nothing is known by it)."""
+        result = self.cli("trace", key, check=False)
+        assert result.returncode in (0, 1), f"`trace {key}` exited {result.returncode}: {result.stderr}"
+        return result.stdout if result.returncode == 0 else ""
+
+    def traced_files(self, name: str) -> list[str]:
+        """The files `trace NAME` knows by that name, as it titles them: one each time it was taken."""
+        return [line for line in self.trace(name).splitlines() if line.startswith("File ")]
+
+    def audit(self) -> subprocess.CompletedProcess[str]:
+        """`audit verify`: every receipt, original and sent journal against the store (exit 0: OK)."""
+        return self.cli("audit", "verify", check=False)
+
+    def receipt_chain_head(self) -> str:
+        """The receipt chain's head, as every report states it (`report --no-write --format json`)."""
+        result = self.cli("report", "--no-write", "--format", "json", check=False)
+        head: str = json.loads(result.stdout)["receipt_chain_head"]
+        return head
 
     def journal_files(self) -> list[Path]:
         """Delivered journals (temporary dot-files left out: see :meth:`hidden_files`)."""

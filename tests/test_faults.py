@@ -43,7 +43,7 @@ from tests.system import (
     tmpfs,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.process, needs_root]
 
 MakeGateway = Callable[..., Gateway]
 

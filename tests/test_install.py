@@ -42,10 +42,14 @@ EXAMPLE = REPO / "examples" / "lst-exempel-2026-11-24.xml"
 #: The ERP's export, where its account can read it.
 EXPORT = Path("/tmp/inkasso-install-test.xml")
 
-pytestmark = pytest.mark.skipif(
-    not (IN_CI or os.environ.get("INKASSO_INSTALL_TEST")),
-    reason="installs the gateway into /opt, /etc and /var/lib: runs in CI or with INKASSO_INSTALL_TEST=1",
-)
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.process,
+    pytest.mark.skipif(
+        not (IN_CI or os.environ.get("INKASSO_INSTALL_TEST")),
+        reason="installs the gateway into /opt, /etc and /var/lib: runs in CI or with INKASSO_INSTALL_TEST=1",
+    ),
+]
 
 
 def _run(*command: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

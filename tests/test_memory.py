@@ -18,7 +18,7 @@ import pytest
 
 from tests.daemon_harness import Gateway, cases, tail, wait_for, write_case_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.process]
 
 SMALL, LARGE = 10_000, 200_000
 #: What twenty times the cases may add to the peak, at most.

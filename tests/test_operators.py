@@ -65,6 +65,7 @@ def read_only_copy(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["umount", "-l", str(view)], check=False)
 
 
+@pytest.mark.root
 @needs_root
 def test_a_copy_is_audited_where_it_is_never_the_original_and_nothing_is_written_into_it(
     read_only_copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
@@ -90,6 +91,7 @@ def test_a_copy_is_audited_where_it_is_never_the_original_and_nothing_is_written
     assert code == 1 and str(view / receipt.relative_to(copy)) in out.splitlines()[0], out
 
 
+@pytest.mark.root
 @needs_root
 def test_a_file_the_auditor_may_not_read_is_a_named_break_not_a_traceback(
     read_only_copy: tuple[Path, Path],
@@ -113,6 +115,7 @@ def test_a_file_the_auditor_may_not_read_is_a_named_break_not_a_traceback(
 # -- backup and restore -------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_a_backup_beside_the_running_daemon_is_consistent_audited_and_restorable_elsewhere(
     tmp_path: Path,
 ) -> None:
@@ -180,6 +183,7 @@ def test_the_auditors_own_script_verifies_the_gateways_receipts_from_the_receipt
 # -- status tells the truth ------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_status_says_whether_a_daemon_runs_and_what_waits_for_a_person(tmp_path: Path) -> None:
     import json
 
@@ -253,6 +257,7 @@ def test_a_missing_source_folder_outside_the_data_folder_is_an_error_and_never_c
     assert (tmp_path / "data" / "inbox" / "local").is_dir(), "a folder in the data folder is created"
 
 
+@pytest.mark.root
 @needs_root
 def test_a_command_that_writes_is_refused_to_anyone_but_the_data_folders_owner(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

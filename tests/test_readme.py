@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import REPO
 from tests.daemon_harness import DaemonProcess, tail, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 WALK_THROUGH = re.compile(r"## Five minutes with the gateway\n(.*?)\n## Checking an export", re.S)
 CONSOLE = re.compile(r"```console\n(.*?)```", re.S)

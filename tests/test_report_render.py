@@ -1008,6 +1008,7 @@ def colour_pixels(png: Path, hex_colour: str, tolerance: int = 6) -> int:
     return total
 
 
+@pytest.mark.chromium
 @pytest.mark.integration
 def test_chromium_draws_the_charts(tmp_path: Path) -> None:
     shots = {}

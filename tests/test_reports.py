@@ -269,6 +269,7 @@ def test_audit_verify_names_the_one_byte_that_changed(
     assert _run(day, "audit", "verify", capsys=capsys)[0] == 0
 
 
+@pytest.mark.slow
 def test_audit_verify_finds_a_receipt_that_was_removed_or_forged(
     traffic: Traffic, capsys: pytest.CaptureFixture[str]
 ) -> None:

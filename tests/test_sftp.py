@@ -25,7 +25,7 @@ from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO
 from tests.sshd_server import SshServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sshd]
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 KV = {"k": "urn:inkasso-gateway:kvittens:1"}
 

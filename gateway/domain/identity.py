@@ -97,7 +97,11 @@ def compact(value: str) -> str:
 
 
 def luhn_valid(digits: str) -> bool:
-    """Luhn (mod 10) check over a string of digits, check digit last."""
+    """Luhn (mod 10) check over a string of digits, check digit last.
+
+    >>> luhn_valid("8503159819"), luhn_valid("8503159818"), luhn_valid("8503159891")
+    (True, False, False)
+    """
     # Every second digit from the right is doubled and its digit sum taken: a translation table
     # does both at once (2 -> 4, 7 -> 14 -> 5).
     reverse = digits[::-1]
@@ -105,7 +109,11 @@ def luhn_valid(digits: str) -> bool:
 
 
 def luhn_check_digit(digits: str) -> str:
-    """The check digit that makes ``digits + check`` pass the Luhn test."""
+    """The check digit that makes ``digits + check`` pass the Luhn test.
+
+    >>> luhn_check_digit("850315981"), luhn_check_digit("202100000")
+    ('9', '1')
+    """
     for candidate in "0123456789":
         if luhn_valid(digits + candidate):
             return candidate
@@ -201,6 +209,9 @@ def is_placeholder(value: str) -> bool:
     """True for values ERP registers use instead of a real number (M04).
 
     All one digit (000000-0000, 999999-9999), a birth part of zeros, or a counting sequence.
+
+    >>> [is_placeholder(v) for v in ("999999-9999", "000000-1234", "19123456-7890", "850315-9819")]
+    [True, True, True, False]
     """
     digits = value.replace("-", "").replace("+", "").replace(" ", "")
     if not (digits.isascii() and digits.isdigit()):
@@ -220,6 +231,11 @@ def mask_identity(value: str) -> str:
 
     Anything that is not a valid organisationsnummer is masked, since an invalid number is often
     a real personnummer with a typing error.
+
+    >>> mask_identity("202100-0001"), mask_identity("202100-0002"), mask_identity("850315+9819")
+    ('202100-0001', '202100-XXXX', '850315-XXXX')
+    >>> mask_identity("12345")
+    'XXXXXX-XXXX'
     """
     digits = "".join(char for char in value if char in _ASCII_DIGITS)
     if len(digits) == 12:
@@ -291,6 +307,10 @@ def looks_like_identity(value: str, *, today: date) -> bool:
 
 
 def normalize_orgnr(value: str) -> str:
-    """An organisationsnummer as 10 digits, for comparing the file's client with the config."""
+    """An organisationsnummer as 10 digits, for comparing the file's client with the config.
+
+    >>> normalize_orgnr("16202100-0001"), normalize_orgnr("202100-0001"), normalize_orgnr("2021000001")
+    ('2021000001', '2021000001', '2021000001')
+    """
     digits = "".join(char for char in value if char in _ASCII_DIGITS)
     return digits[2:] if len(digits) == 12 and digits.startswith("16") else digits

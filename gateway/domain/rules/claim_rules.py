@@ -201,6 +201,22 @@ def claim_overdue(r: Rule, case: Case, ctx: RuleContext, state: FileState) -> li
     return found
 
 
+def _has_more_than_two_decimals(value: Decimal) -> bool:
+    """Whether a digit other than 0 stands past the öre, read off the digits themselves: quantizing
+    would raise for an amount longer than Decimal's precision, which the reader can hand over.
+
+    >>> _has_more_than_two_decimals(Decimal("12.500")), _has_more_than_two_decimals(Decimal("0.125"))
+    (False, True)
+    >>> _has_more_than_two_decimals(Decimal("2434467722650531260871325294.143"))
+    True
+    """
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= -2:
+        return False
+    past_the_ore = -exponent - 2
+    return any(digits[-past_the_ore:])
+
+
 def _amount_problems(amount: Amount) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     value = amount.value
@@ -213,7 +229,7 @@ def _amount_problems(amount: Amount) -> list[tuple[str, str]]:
         problems.append(
             (f"är {value}; beloppet ska vara större än 0", f"is {value}; it must be greater than 0")
         )
-    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
+    if isinstance(exponent, int) and exponent < -2 and _has_more_than_two_decimals(value):
         problems.append(
             (
                 f"är {value}; högst två decimaler (öre) är tillåtna",

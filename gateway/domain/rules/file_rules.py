@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.domain.findings import Finding, Severity
-from gateway.domain.identity import normalize_orgnr
+from gateway.domain.identity import mask_identities, normalize_orgnr
 from gateway.domain.model import FileHeader, FileSummary, FileTotals
 from gateway.domain.rules.registry import Rule, RuleContext, Scope, reader_rule, rule
 
@@ -118,9 +118,9 @@ def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
                 Severity.ERROR,
                 where,
                 line,
-                f"Uppdragsgivaren {header.client_orgnr} är inte ansluten till gatewayen. Kontrollera att "
+                f"Uppdragsgivaren {mask_identities(header.client_orgnr)} är inte ansluten till gatewayen. Kontrollera att "
                 "rätt uppdragsgivare anges i exporten.",
-                f"The client {header.client_orgnr} is not configured in the gateway. Check that the "
+                f"The client {mask_identities(header.client_orgnr)} is not configured in the gateway. Check that the "
                 "export names the right client (uppdragsgivare).",
             )
         )
@@ -131,8 +131,8 @@ def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
                 Severity.ERROR,
                 where,
                 line,
-                f"Uppdragsgivaren {header.client_orgnr} får inte skicka filer via den här källan.",
-                f"The client {header.client_orgnr} may not send files through this source.",
+                f"Uppdragsgivaren {mask_identities(header.client_orgnr)} får inte skicka filer via den här källan.",
+                f"The client {mask_identities(header.client_orgnr)} may not send files through this source.",
             )
         )
     return found
