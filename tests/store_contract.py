@@ -8,6 +8,8 @@ backend adds one such module and nothing else:
   afterwards;
 - ``second_node``: the same store as another process on another machine opens it to write: its
   delivery leases are another holder's, who counts as alive until the lease expires;
+- ``another_process``: a function of a holder ("<node>:<pid>:<token>" for a daemon node) that
+  opens the same store to write as that process would (closed afterwards by the fixture);
 - ``reader``: the same store opened only to look (a :class:`~gateway.store.roles.LedgerReader`),
   as `status` and `report` open it beside the running daemon.
 
@@ -738,6 +740,121 @@ class BookkeepingContract:
         store.probe(now=NOW)  # a store that can be written takes the probe
 
 
+#: A daemon node's heartbeat lease in these tests.
+LEASE = 30.0
+
+
+class NodesContract:
+    """Several daemons on one store: node leases, leases on names, duties, a fenced delivery."""
+
+    @pytest.fixture
+    def node_a(self, another_process: Callable[[str], Store]) -> Store:
+        a = another_process("node-a:11:aaaa")
+        assert a.register_node("node-a", version="1", now=NOW, lease_seconds=LEASE) is None
+        return a
+
+    @pytest.fixture
+    def node_b(self, another_process: Callable[[str], Store]) -> Store:
+        b = another_process("node-b:22:bbbb")
+        assert b.register_node("node-b", version="1", now=NOW, lease_seconds=LEASE) is None
+        return b
+
+    def test_nodes_register_and_a_live_nodes_name_is_not_taken(
+        self, node_a: Store, node_b: Store, another_process: Callable[[str], Store], reader: LedgerReader
+    ) -> None:
+        assert [(n.name, n.holder, n.alive(NOW)) for n in reader.nodes()] == [
+            ("node-a", "node-a:11:aaaa", True),
+            ("node-b", "node-b:22:bbbb", True),
+        ]
+        again = another_process("node-a:33:cccc")
+        assert again.register_node("node-a", version="1", now=NOW + HOUR / 360, lease_seconds=LEASE) == (
+            "node-a:11:aaaa"
+        )
+        # Once its heartbeat stopped for longer than its lease the name is free again, and the
+        # process that had it learns that it no longer runs as that node.
+        later = NOW + timedelta(seconds=LEASE + 1)
+        assert again.register_node("node-a", version="2", now=later, lease_seconds=LEASE) is None
+        assert not node_a.renew_node("node-a", now=later, lease_seconds=LEASE)
+        assert node_b.renew_node("node-b", now=later, lease_seconds=LEASE)
+        (a, b) = reader.nodes()
+        assert (a.holder, a.version, b.alive(later + timedelta(seconds=LEASE - 1))) == (
+            "node-a:33:cccc",
+            "2",
+            True,
+        )
+
+    def test_a_lease_is_held_while_its_node_beats_and_taken_over_once_it_stops(
+        self, node_a: Store, node_b: Store
+    ) -> None:
+        name = "file:erp:/in/a.xml"
+        assert node_a.take_lease(name, now=NOW, lease_seconds=LEASE)
+        assert node_a.take_lease(name, now=NOW, lease_seconds=LEASE)  # its own: still held
+        assert not node_b.take_lease(name, now=NOW + timedelta(seconds=1), lease_seconds=LEASE)
+        assert node_b.leased_by_others("file:erp:", now=NOW) == {name}
+        assert node_a.leased_by_others("file:erp:", now=NOW) == set()
+        # The heartbeat renews the node and what it holds.
+        assert node_a.renew_node("node-a", now=NOW + timedelta(seconds=20), lease_seconds=LEASE)
+        assert not node_b.take_lease(name, now=NOW + timedelta(seconds=45), lease_seconds=LEASE)
+        # The node died (kill -9): no heartbeat, its lease runs out, another node takes the file.
+        after = NOW + timedelta(seconds=20 + LEASE + 1)
+        assert not node_b.take_lease(name, now=after, lease_seconds=LEASE)  # its own heartbeat stopped too
+        assert node_b.renew_node("node-b", now=after, lease_seconds=LEASE)
+        assert node_b.take_lease(name, now=after, lease_seconds=LEASE)
+        node_a.release_lease(name)  # too late: it is no longer its own to release
+        assert not node_a.take_lease(name, now=after, lease_seconds=LEASE)
+        node_b.release_lease(name)
+        assert node_a.take_lease(name, now=after, lease_seconds=LEASE) is False  # node-a is not alive
+        assert node_a.register_node("node-a", version="1", now=after, lease_seconds=LEASE) is None
+        assert node_a.take_lease(name, now=after, lease_seconds=LEASE)
+
+    def test_a_node_that_stops_cleanly_leaves_its_leases_at_once(self, node_a: Store, node_b: Store) -> None:
+        assert node_a.take_lease("file:erp:/in/a.xml", now=NOW, lease_seconds=LEASE)
+        node_a.leave_node("node-a", now=NOW + timedelta(seconds=1))
+        assert node_b.take_lease("file:erp:/in/a.xml", now=NOW + timedelta(seconds=2), lease_seconds=LEASE)
+
+    def test_a_duty_is_done_once_per_slot_and_taken_over_from_a_node_that_died_doing_it(
+        self, node_a: Store, node_b: Store
+    ) -> None:
+        assert node_a.take_duty("seal", "2026-11-25T16:00", now=NOW)
+        assert not node_b.take_duty("seal", "2026-11-25T16:00", now=NOW)
+        node_a.finish_duty("seal", "2026-11-25T16:00", now=NOW)
+        assert not node_b.take_duty("seal", "2026-11-25T16:00", now=NOW)
+        assert not node_a.take_duty("seal", "2026-11-25T16:00", now=NOW)  # done is done
+        assert node_b.take_duty("report", "2026-11-24", now=NOW)
+        assert not node_a.take_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE - 1))
+        # node-b died before it finished: once its lease ran out node-a does the report.
+        assert node_a.renew_node("node-a", now=NOW + timedelta(seconds=LEASE), lease_seconds=LEASE)
+        assert node_a.take_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE + 1))
+        assert not node_b.take_duty("seal", "2026-11-25T17:00", now=NOW + timedelta(seconds=LEASE + 1))
+        node_b.finish_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE + 2))  # not its own now
+        assert node_a.take_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE + 3))
+
+    def test_a_delivery_lease_is_fenced_a_node_that_lost_it_cannot_record_the_delivery(
+        self, store: Store, node_a: Store, node_b: Store
+    ) -> None:
+        judge(store, "a.xml", ["C-1"])
+        (journal,) = seal(store)
+        assert node_a.begin_delivery(journal.journal_id, now=NOW, lease_seconds=300)
+        assert not node_b.begin_delivery(
+            journal.journal_id, now=NOW + timedelta(seconds=5), lease_seconds=300
+        )
+        # node-a hangs past its node lease (its delivery lease would run 300 s): node-b takes over.
+        later = NOW + timedelta(seconds=LEASE + 1)
+        assert node_b.renew_node("node-b", now=later, lease_seconds=LEASE)
+        assert node_b.begin_delivery(journal.journal_id, now=later, lease_seconds=300)
+        with pytest.raises(StoreConflictError):
+            node_a.record_delivered(journal.journal_id, now=later)
+        node_a.record_delivery_failure(journal.journal_id, "late", retry_at=later + HOUR)  # changes nothing
+        node_b.record_delivered(journal.journal_id, now=later, receipt_sha256="f" * 64)
+        delivered = present(store, journal.journal_id)
+        assert (delivered.state, delivered.delivered_by, delivered.attempts, delivered.last_error) == (
+            JournalState.DELIVERED,
+            "node-b:22:bbbb",
+            2,
+            None,
+        )
+
+
 # -- errors ------------------------------------------------------------------------------------------
 
 
@@ -821,6 +938,15 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "last_received": lambda s, _: s.last_received(),
     "meta_items": lambda s, _: s.meta_items("endpoint:"),
     "backup_to": lambda s, folder: s.backup_to(folder / "copy.db"),
+    "nodes": lambda s, _: s.nodes(),
+    "register_node": lambda s, _: s.register_node("n", version="1", now=NOW, lease_seconds=LEASE),
+    "renew_node": lambda s, _: s.renew_node("n", now=NOW, lease_seconds=LEASE),
+    "leave_node": lambda s, _: s.leave_node("n", now=NOW),
+    "take_lease": lambda s, _: s.take_lease("file:erp:/in/a.xml", now=NOW, lease_seconds=LEASE),
+    "release_lease": lambda s, _: s.release_lease("file:erp:/in/a.xml"),
+    "leased_by_others": lambda s, _: s.leased_by_others("file:", now=NOW),
+    "take_duty": lambda s, _: s.take_duty("seal", "slot", now=NOW),
+    "finish_duty": lambda s, _: s.finish_duty("seal", "slot", now=NOW),
 }
 
 
@@ -857,6 +983,9 @@ class ErrorContract:
             next(files)
 
 
-class StoreContract(IntakeContract, JournalContract, ReadModelContract, BookkeepingContract, ErrorContract):
+class StoreContract(
+    IntakeContract, JournalContract, ReadModelContract, BookkeepingContract, NodesContract, ErrorContract
+):
     """Everything a store does. Subclass it in a module named ``test_store_contract_<backend>.py``
-    and give it the fixtures ``store``, ``second_node`` and ``reader`` (see the module's docstring)."""
+    and give it the fixtures ``store``, ``second_node``, ``another_process`` and ``reader`` (see the
+    module's docstring)."""

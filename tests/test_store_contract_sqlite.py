@@ -8,7 +8,7 @@ the contract asks shows here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,18 @@ class TestSqliteStore(StoreContract):
         opened = SqliteStore(store_file, lease_holder="another-node.example:4242")
         yield opened
         opened.close()
+
+    @pytest.fixture
+    def another_process(self, store: Store, store_file: Path) -> Iterator[Callable[[str], Store]]:
+        opened: list[SqliteStore] = []
+
+        def open_as(holder: str) -> Store:
+            opened.append(SqliteStore(store_file, lease_holder=holder))
+            return opened[-1]
+
+        yield open_as
+        for each in opened:
+            each.close()
 
     @pytest.fixture
     def reader(self, store: Store, store_file: Path) -> Iterator[LedgerReader]:

@@ -210,6 +210,23 @@ class JournalRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A daemon registered on the store: its name, the process running as it ("<node>:<pid>:<token>")
+    and its heartbeat lease. Alive while ``lease_until`` is ahead and it has not stopped."""
+
+    name: str
+    holder: str
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    lease_until: datetime
+    stopped_at: datetime | None
+
+    def alive(self, now: datetime) -> bool:
+        return self.stopped_at is None and self.lease_until > now
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCase:
     id: int
     reference: str

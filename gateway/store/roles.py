@@ -33,6 +33,7 @@ from gateway.store import (
     JournalRecord,
     JournalState,
     Judgement,
+    NodeRecord,
     ReceivedFile,
     StoredCase,
 )
@@ -71,7 +72,37 @@ class JournalLookup(Protocol):
     def journal_cases(self, journal_id: str) -> Iterator[JournalCase]: ...
 
 
-class IntakeStore(History, FileLookup, EventLog, Protocol):
+class Leases(Protocol):
+    """What a process has in hand (a file), as a lease on a name: held while the process lives
+    (a daemon's leases run with its node's heartbeat), taken over once it died, stopped or let
+    the lease run out. ``holder`` is who this store's process is."""
+
+    @property
+    def holder(self) -> str: ...
+    # False while another live process holds ``name``.
+    def take_lease(self, name: str, *, now: datetime, lease_seconds: float) -> bool: ...
+    def release_lease(self, name: str) -> None: ...
+    # The names under ``prefix`` another live process holds now.
+    def leased_by_others(self, prefix: str, *, now: datetime) -> set[str]: ...
+
+
+class Nodes(Leases, StoreHandle, Protocol):
+    """Several daemons on one store: each registers as a node and keeps a heartbeat lease; what
+    must be done once whichever nodes run (a scheduled seal, a nightly report) is a duty per slot,
+    taken over from a node that died doing it."""
+
+    # None, or the holder of a live process already running as ``node`` (nothing changed then).
+    def register_node(
+        self, node: str, *, version: str, now: datetime, lease_seconds: float
+    ) -> str | None: ...
+    # False once the registration is no longer this process's.
+    def renew_node(self, node: str, *, now: datetime, lease_seconds: float) -> bool: ...
+    def leave_node(self, node: str, *, now: datetime) -> None: ...
+    def take_duty(self, duty: str, slot: str, *, now: datetime) -> bool: ...
+    def finish_duty(self, duty: str, slot: str, *, now: datetime) -> None: ...
+
+
+class IntakeStore(History, FileLookup, EventLog, Leases, Protocol):
     """One file's steps: ``claimed`` -> ``judged`` -> ``done`` (or ``abandoned`` before its verdict),
     and a person's dealing with a quarantined file. The rules ask it for the :class:`History`."""
 
@@ -214,9 +245,11 @@ class LedgerReader(TraceReader, StoreHandle, Protocol):
     def counts(self) -> dict[str, int]: ...
     def last_received(self) -> dict[str, datetime]: ...
     def meta_items(self, prefix: str) -> dict[str, str]: ...
+    # The daemons registered on the store, by name (stopped and dead ones too).
+    def nodes(self) -> list[NodeRecord]: ...
     # A consistent copy as of one moment at ``target`` (an earlier copy there replaced), opened to read.
     def backup_to(self, target: Path) -> LedgerReader: ...
 
 
-class Store(IntakeStore, JournalStore, LedgerReader, Bookkeeping, Protocol):
+class Store(IntakeStore, JournalStore, LedgerReader, Bookkeeping, Nodes, Protocol):
     """Every role at once: what a backend implements and the daemon holds."""

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 import os
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -46,6 +47,7 @@ from gateway.store import (
     JournalRecord,
     JournalState,
     Judgement,
+    NodeRecord,
     ReceivedFile,
     StoredCase,
 )
@@ -215,11 +217,47 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE files ADD COLUMN resolved_by TEXT;
     ALTER TABLE files ADD COLUMN resolution TEXT
     """,
+    # 7: several nodes on one store. Each daemon registers as a node with a lease its heartbeat
+    # renews; a lease on a name (a file in hand) is held by a node's process and lapses with it;
+    # a duty (a scheduled seal, a nightly report) is done once per schedule slot.
+    """
+    CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL,
+        stopped_at TEXT
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder);
+    CREATE TABLE duties (
+        duty TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (duty, slot)
+    )
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-#: Who holds a delivery lease: this machine and process.
+#: Who holds a delivery lease when no node name is given (a command): this machine and process.
 LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def node_holder(node: str) -> str:
+    """Who a daemon is while it runs as ``node``: "<node>:<pid>:<token>". The token tells this run
+    from an earlier one of the same node that had the same pid (in a container, always 1)."""
+    return f"{node}:{os.getpid()}:{secrets.token_hex(4)}"
+
 
 _FILE_COLUMNS = (
     "id, source, name, path, sha256, size, state, attempts, received_at, status, receipt_path, "
@@ -256,6 +294,10 @@ def _holder_alive(holder: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_node_holder(holder: str) -> bool:
+    return holder.count(":") == 2
 
 
 def journal_id_of(client_id: str, row: int) -> str:
@@ -1045,13 +1087,13 @@ class SqliteStore:
             row = db.execute(
                 "SELECT state, lease_until, lease_holder, retry_at FROM journals WHERE id = ?", (row_id,)
             ).fetchone()
-            if row is None or row[0] != JournalState.APPROVED.value:
+            if row is None or row[0] != JournalState.APPROVED.value or self._stale_node(db, now):
                 return False
             _, lease_until, holder, retry_at = row
             if retry_at is not None and datetime.fromisoformat(retry_at) > now:
                 return False
             leased = lease_until is not None and datetime.fromisoformat(lease_until) > now
-            if leased and holder != self._holder and _holder_alive(holder):
+            if leased and holder != self._holder and self._alive(db, holder, now):
                 return False
             db.execute(
                 "UPDATE journals SET lease_until = ?, lease_holder = ?, retry_at = NULL, attempts = attempts + 1 "
@@ -1061,12 +1103,13 @@ class SqliteStore:
             return True
 
     def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None:
-        """Release the lease; the next attempt waits until ``retry_at`` (the backoff)."""
+        """Release the lease; the next attempt waits until ``retry_at`` (the backoff). Nothing
+        changes when the lease is no longer this process's (another node took the delivery over)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE journals SET last_error = ?, retry_at = ?, lease_until = NULL, lease_holder = NULL "
-                "WHERE id = ?",
-                (error[:2000], _iso(retry_at), _row_of(journal_id)),
+                "WHERE id = ? AND lease_holder = ?",
+                (error[:2000], _iso(retry_at), _row_of(journal_id), self._holder),
             )
 
     def release_delivery_lease(self, journal_id: str) -> None:
@@ -1078,13 +1121,25 @@ class SqliteStore:
             )
 
     def record_delivered(self, journal_id: str, *, now: datetime, receipt_sha256: str | None = None) -> None:
+        """Fenced: only the holder of the journal's delivery lease records it delivered. A process
+        whose lease was taken over (it was thought dead) gets StoreConflictError and changes nothing."""
         with self._tx() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE journals SET state = 'delivered', delivered_at = ?, lease_until = NULL, lease_holder = NULL, "
                 "retry_at = NULL, last_error = NULL, receipt_sha256 = ?, delivered_by = ? "
-                "WHERE id = ? AND state = 'approved'",
-                (_iso(now), receipt_sha256, self._holder, _row_of(journal_id)),
+                "WHERE id = ? AND state = 'approved' AND lease_holder = ?",
+                (_iso(now), receipt_sha256, self._holder, _row_of(journal_id), self._holder),
             )
+            if cursor.rowcount != 1:
+                row = db.execute(
+                    "SELECT state, delivered_by FROM journals WHERE id = ?", (_row_of(journal_id),)
+                ).fetchone()
+                if row is not None and tuple(row) == (JournalState.DELIVERED.value, self._holder):
+                    return  # recorded by this process already: the first record stands
+                raise StoreConflictError(
+                    f"journal {journal_id}: this process no longer holds its delivery lease (another "
+                    "node took the delivery over); the delivery is recorded by that node"
+                )
 
     def withdraw_case(
         self, reference: str, *, client_id: str | None, by: str, reason: str, now: datetime
@@ -1357,6 +1412,158 @@ class SqliteStore:
         return self._file(row)
 
     # -- bookkeeping ---------------------------------------------------------------------------
+
+    # -- nodes, leases and duties ----------------------------------------------------------------
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def _alive(self, db: sqlite3.Connection, holder: str, now: datetime) -> bool:
+        """Whether the process ``holder`` may still be working. A daemon node is alive while its
+        registration is its own and its heartbeat lease runs; a command (not a node) is alive
+        while its process runs on this host, and on another host is trusted until its lease ends."""
+        if holder == self._holder:
+            return True
+        if _is_node_holder(holder):
+            return self._alive_node(db, holder, now)
+        return _holder_alive(holder)
+
+    def _stale_node(self, db: sqlite3.Connection, now: datetime) -> bool:
+        """Whether this process is a daemon node whose own lease ran out (its heartbeat stopped):
+        it takes nothing new until its heartbeat renews it, since others may already have taken
+        over what it held."""
+        return _is_node_holder(self._holder) and not self._alive_node(db, self._holder, now)
+
+    def _alive_node(self, db: sqlite3.Connection, holder: str, now: datetime) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM nodes WHERE name = ? AND holder = ? AND lease_until > ? AND stopped_at IS NULL",
+            (holder.split(":")[0], holder, _iso(now)),
+        ).fetchone()
+        return row is not None
+
+    def register_node(self, node: str, *, version: str, now: datetime, lease_seconds: float) -> str | None:
+        """Join as ``node`` with this process's holder. Returns None, or when a live process already
+        runs under that node name, its holder (nothing is changed: the caller waits or refuses)."""
+        with self._tx() as db:
+            row = db.execute("SELECT holder FROM nodes WHERE name = ?", (node,)).fetchone()
+            if row is not None and row[0] != self._holder and self._alive(db, str(row[0]), now):
+                return str(row[0])
+            until = _iso(now + timedelta(seconds=lease_seconds))
+            db.execute(
+                "INSERT INTO nodes (name, holder, version, started_at, heartbeat_at, lease_until) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "version = excluded.version, started_at = excluded.started_at, "
+                "heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until, stopped_at = NULL",
+                (node, self._holder, version, _iso(now), _iso(now), until),
+            )
+            return None
+
+    def renew_node(self, node: str, *, now: datetime, lease_seconds: float) -> bool:
+        """The heartbeat: this node's lease and every lease it holds run ``lease_seconds`` from now.
+        False when the registration is no longer this process's (it was taken over)."""
+        until = _iso(now + timedelta(seconds=lease_seconds))
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE nodes SET heartbeat_at = ?, lease_until = ? WHERE name = ? AND holder = ?",
+                (_iso(now), until, node, self._holder),
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute("UPDATE leases SET lease_until = ? WHERE holder = ?", (until, self._holder))
+            return True
+
+    def leave_node(self, node: str, *, now: datetime) -> None:
+        """A clean stop: the node's leases go at once, so that another node need not wait for them."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE nodes SET stopped_at = ?, lease_until = ? WHERE name = ? AND holder = ?",
+                (_iso(now), _iso(now), node, self._holder),
+            )
+            db.execute("DELETE FROM leases WHERE holder = ?", (self._holder,))
+
+    def nodes(self) -> list[NodeRecord]:
+        rows = self._db.execute(
+            "SELECT name, holder, version, started_at, heartbeat_at, lease_until, stopped_at FROM nodes ORDER BY name"
+        )
+        return [
+            NodeRecord(
+                name=str(name),
+                holder=str(holder),
+                version=str(version),
+                started_at=datetime.fromisoformat(str(started)),
+                heartbeat_at=datetime.fromisoformat(str(beat)),
+                lease_until=datetime.fromisoformat(str(until)),
+                stopped_at=_moment(None if stopped is None else str(stopped)),
+            )
+            for name, holder, version, started, beat, until, stopped in rows
+        ]
+
+    def take_lease(self, name: str, *, now: datetime, lease_seconds: float) -> bool:
+        """Hold ``name`` (a file in hand, say) for this process. False while another live process
+        holds it; a lease whose holder died, stopped or let it run out is taken over."""
+        until = _iso(now + timedelta(seconds=lease_seconds))
+        with self._tx() as db:
+            if self._stale_node(db, now):
+                return False
+            row = db.execute("SELECT holder, lease_until FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != self._holder:
+                holder, lease_until = str(row[0]), datetime.fromisoformat(str(row[1]))
+                if lease_until > now and self._alive(db, holder, now):
+                    return False
+            db.execute(
+                "INSERT INTO leases (name, holder, taken_at, lease_until) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, taken_at = excluded.taken_at, "
+                "lease_until = excluded.lease_until",
+                (name, self._holder, _iso(now), until),
+            )
+            return True
+
+    def release_lease(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, self._holder))
+
+    def leased_by_others(self, prefix: str, *, now: datetime) -> set[str]:
+        """The names under ``prefix`` that another live process holds now."""
+        rows = self._db.execute(
+            "SELECT name, holder FROM leases WHERE name LIKE ? AND lease_until > ? AND holder != ?",
+            (prefix.replace("%", "") + "%", _iso(now), self._holder),
+        ).fetchall()
+        return {str(name) for name, holder in rows if self._alive(self._db, str(holder), now)}
+
+    def take_duty(self, duty: str, slot: str, *, now: datetime) -> bool:
+        """Whether this process is to do ``duty`` for ``slot`` (a scheduled seal at 16:00 on a day,
+        the report of a day): True for exactly one process while the duty is undone, also for a
+        process taking it over from one that died doing it; False once it is done."""
+        with self._tx() as db:
+            if self._stale_node(db, now):
+                return False
+            row = db.execute(
+                "SELECT holder, finished_at FROM duties WHERE duty = ? AND slot = ?", (duty, slot)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO duties (duty, slot, holder, started_at) VALUES (?, ?, ?, ?)",
+                    (duty, slot, self._holder, _iso(now)),
+                )
+                return True
+            holder, finished = str(row[0]), row[1]
+            if finished is not None:
+                return False
+            if holder != self._holder and self._alive(db, holder, now):
+                return False
+            db.execute(
+                "UPDATE duties SET holder = ?, started_at = ? WHERE duty = ? AND slot = ?",
+                (self._holder, _iso(now), duty, slot),
+            )
+            return True
+
+    def finish_duty(self, duty: str, slot: str, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE duties SET finished_at = ? WHERE duty = ? AND slot = ? AND holder = ?",
+                (_iso(now), duty, slot, self._holder),
+            )
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
