@@ -12,6 +12,8 @@ import grp
 import hashlib
 import math
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +94,16 @@ class RulesConfig:
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
 
 
+#: A node name: what `status` shows and what its leases are held as (no ":", which separates them).
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def default_node_name() -> str:
+    """The host's name, as far as it makes a node name (a host called "db:1" is "db-1")."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-.")[:63]
+    return name or "node"
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: Path
@@ -108,6 +120,14 @@ class GatewayConfig:
     delivery: DeliveryConfig
     rules: RulesConfig
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    #: [gateway] node: this daemon's name among the nodes on one store (default: the host name).
+    node: str = field(default_factory=default_node_name)
+
+    @property
+    def several_nodes(self) -> bool:
+        """Whether other daemons may share this store and data folder: only a PostgreSQL store
+        (SQLite allows one daemon per data folder)."""
+        return self.store_url.startswith("postgresql://")
 
     @property
     def base_dir(self) -> Path:
@@ -218,7 +238,7 @@ class _Checker:
 
 
 _TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports"})
-_GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir"})
+_GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir", "node"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
 _SOURCE = frozenset(
@@ -287,6 +307,13 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         DEFAULT_SCAN_SECONDS,
     )
 
+    node = check.get(gateway, "node", "gateway", str, default_node_name())
+    if not _NODE_NAME.fullmatch(node):
+        check.problem(
+            "gateway.node",
+            f"{node!r} is not a node name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+
     store = check.table(top.get("store", {}), "store", _STORE)
     store_url = check.get(store, "url", "store", str, "sqlite:///var/gateway.db")
     if not store_url.startswith(("sqlite:///", "postgresql://")):
@@ -337,6 +364,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         scan_seconds=scan_seconds,
         data_dir=data_dir,
         store_url=store_url,
+        node=node,
         clients=tuple(clients),
         sources=tuple(sources),
         delivery=delivery,

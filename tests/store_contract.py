@@ -45,6 +45,7 @@ from gateway.store import (
     JournalRecord,
     JournalState,
     Judgement,
+    file_lease_name,
 )
 from gateway.store.roles import IntakeStore, JournalStore, LedgerReader, Store
 
@@ -828,6 +829,22 @@ class NodesContract:
         assert not node_b.take_duty("seal", "2026-11-25T17:00", now=NOW + timedelta(seconds=LEASE + 1))
         node_b.finish_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE + 2))  # not its own now
         assert node_a.take_duty("report", "2026-11-24", now=NOW + timedelta(seconds=LEASE + 3))
+
+    def test_a_file_is_fenced_a_node_whose_lease_was_taken_over_cannot_give_it_a_verdict(
+        self, node_a: Store, node_b: Store
+    ) -> None:
+        name = file_lease_name("erp", "/in/a.xml")
+        assert node_a.take_lease(name, now=NOW, lease_seconds=LEASE)
+        record = claim(node_a, "a.xml")
+        later = NOW + timedelta(seconds=LEASE + 1)  # node-a hangs; node-b takes the file over
+        assert node_b.renew_node("node-b", now=later, lease_seconds=LEASE)
+        assert node_b.take_lease(name, now=later, lease_seconds=LEASE)
+        taken_over = claim(node_b, "a.xml", now=later)
+        assert (taken_over.id, taken_over.attempts) == (record.id, 2)  # the hung attempt counts
+        with pytest.raises(StoreConflictError):
+            node_a.record_judgement(judgement(node_a, record, ["C-1"]))
+        node_b.record_judgement(judgement(node_b, taken_over, ["C-1"], now=later))
+        assert node_b.file(record.id).state is FileState.JUDGED and node_b.receipt_count() == 1
 
     def test_a_delivery_lease_is_fenced_a_node_that_lost_it_cannot_record_the_delivery(
         self, store: Store, node_a: Store, node_b: Store

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,6 +209,18 @@ class JournalRecord:
     last_error: str | None
     receipt_sha256: str | None = None  # the journal receipt's, once delivered
     delivered_by: str | None = None  # the process that delivered it: "<host>:<pid>"
+
+
+def node_holder(node: str) -> str:
+    """Who a daemon is while it runs as ``node``: "<node>:<pid>:<token>". The token tells this run
+    from an earlier one of the same node that had the same pid (in a container, always 1). A
+    command that is no node is "<host>:<pid>"."""
+    return f"{node}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def file_lease_name(source: str, path: str) -> str:
+    """The lease a process holds while a file of a source is in its hands (path as recorded)."""
+    return f"file:{source}:{path}"
 
 
 @dataclass(frozen=True, slots=True)

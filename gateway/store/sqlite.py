@@ -18,7 +18,6 @@ import contextlib
 import functools
 import inspect
 import os
-import secrets
 import shutil
 import socket
 import sqlite3
@@ -50,6 +49,7 @@ from gateway.store import (
     NodeRecord,
     ReceivedFile,
     StoredCase,
+    file_lease_name,
 )
 
 #: Each entry migrates the schema from version N to N+1; run in order at start, never edited.
@@ -251,12 +251,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Who holds a delivery lease when no node name is given (a command): this machine and process.
 LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def node_holder(node: str) -> str:
-    """Who a daemon is while it runs as ``node``: "<node>:<pid>:<token>". The token tells this run
-    from an earlier one of the same node that had the same pid (in a container, always 1)."""
-    return f"{node}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 _FILE_COLUMNS = (
@@ -733,9 +727,20 @@ class SqliteStore:
 
     def record_judgement(self, judgement: Judgement) -> None:
         with self._tx() as db:
-            state = db.execute("SELECT state FROM files WHERE id = ?", (judgement.file_id,)).fetchone()
+            state = db.execute(
+                "SELECT state, source, path FROM files WHERE id = ?", (judgement.file_id,)
+            ).fetchone()
             if state is None or state[0] != FileState.CLAIMED.value:
                 raise StoreError(f"file {judgement.file_id} is not waiting for a verdict")
+            # Fenced: a process whose lease on the file another took over (it was thought dead)
+            # cannot give it a second verdict.
+            lease = db.execute(
+                "SELECT holder FROM leases WHERE name = ?", (file_lease_name(state[1], state[2]),)
+            ).fetchone()
+            if lease is not None and lease[0] != self._holder:
+                raise StoreConflictError(
+                    f"file {judgement.file_id} is in the hands of another process ({lease[0]}) now"
+                )
             journal_row: int | None = None
             if judgement.expected_journal is not None:
                 journal_row = _row_of(judgement.expected_journal)
