@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from gateway.adapters import Source, Transport
 from gateway.adapters.folder import FolderSource, FolderTransport
@@ -72,12 +73,16 @@ class Wiring:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    def open_store(self, *, busy_seconds: float | None = None) -> Store:
-        """The store, to write (created and migrated when needed)."""
+    def open_store(self, *, busy_seconds: float | None = None, holder: str | None = None) -> Store:
+        """The store, to write (created and migrated when needed). ``holder``: who the process is
+        among the nodes (a daemon's "<node>:<pid>:<token>"); a command is "<host>:<pid>"."""
         path = store_path(self.config, data_dir=self.data_dir)
-        if busy_seconds is None:
-            return SqliteStore(path)
-        return SqliteStore(path, busy_seconds=busy_seconds)
+        options: dict[str, Any] = {}
+        if busy_seconds is not None:
+            options["busy_seconds"] = busy_seconds
+        if holder is not None:
+            options["lease_holder"] = holder
+        return SqliteStore(path, **options)
 
     def open_reader(self) -> LedgerReader:
         """The store, for commands that only look: never a write lock, never a migration, never a

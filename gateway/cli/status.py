@@ -11,7 +11,7 @@ import argparse
 import fnmatch
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -89,8 +89,11 @@ def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: d
     be read (its disk full, say) is one more fact, not a failure. ``attention`` lists what waits
     for a person; the exit code follows from it and from whether a daemon runs."""
     folders = Folders.from_config(config, data_dir=data_dir)
-    running = daemon_running(folders.var)
-    state = (read_state(folders.var) or {}) if running else {}
+    # With several nodes on the data folder each keeps its own lock and account (var/nodes/);
+    # `status` tells this host's node, and the store tells every node.
+    own = config.node if config.several_nodes else None
+    running = daemon_running(folders.var, own)
+    state = (read_state(folders.var, own) or {}) if running else {}
     heartbeat = state.get("heartbeat_at")
     pauses = [
         {**pause, "cause": mask_identities(str(pause.get("cause", "")))} for pause in state.get("pauses", [])
@@ -123,6 +126,7 @@ def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: d
         "store_error": None,
         "daemon": {
             "running": running,
+            "node": config.node,
             "pid": state.get("pid"),
             "version": state.get("version"),
             "started_at": state.get("started_at"),
@@ -141,6 +145,7 @@ def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: d
         "journals": [],
         "delivered_journals": 0,
         "endpoints": {},
+        "nodes": [],
         "attention": attention,
     }
     try:
@@ -176,6 +181,20 @@ def _store_facts(
         received = last.get(source["name"])
         source["last_received_at"] = received.isoformat() if received else None
     status["files"] = store.counts()
+    now = datetime.now(UTC)
+    status["nodes"] = [
+        {
+            "name": node.name,
+            "alive": node.alive(now),
+            "version": node.version,
+            "started_at": node.started_at.isoformat(),
+            "heartbeat_at": node.heartbeat_at.isoformat(),
+            "stopped_at": iso(node.stopped_at) if node.stopped_at else None,
+        }
+        for node in store.nodes()
+    ]
+    if config.several_nodes and any(node["alive"] for node in status["nodes"]):
+        status["daemon"]["running_elsewhere"] = True
     status["in_progress"] = [
         {"name": mask_identities(r.name), "attempts": r.attempts, "last_error": _masked_text(r.last_error)}
         for r in store.files_in_state(FileState.CLAIMED)
@@ -235,7 +254,7 @@ def _store_facts(
 
 
 def _settle_status(status: dict[str, Any]) -> dict[str, Any]:
-    if not status["daemon"]["running"]:
+    if not status["daemon"]["running"] and not status["daemon"].get("running_elsewhere"):
         status["exit_code"] = STATUS_NOT_RUNNING
     elif status["attention"]:
         status["exit_code"] = STATUS_NEEDS_A_PERSON
@@ -257,8 +276,17 @@ def _write_status(status: dict[str, Any], out: TextIO) -> None:
         out.write(
             f"next seal and delivery {status['next_seal_at']}; next report {status['next_report_at']}\n"
         )
+    elif daemon.get("running_elsewhere"):
+        out.write(f"daemon NOT running as node {daemon['node']} here; other nodes run (below)\n")
     else:
         out.write("daemon NOT running on this data folder\n")
+    if len(status["nodes"]) > 1 or any(not node["alive"] for node in status["nodes"]):
+        out.write("nodes:\n")
+        for node in status["nodes"]:
+            state = "alive" if node["alive"] else ("stopped" if node["stopped_at"] else "NOT RESPONDING")
+            out.write(
+                f"  {node['name']:<20} {state:<14} version {node['version']}, heartbeat {node['heartbeat_at']}\n"
+            )
     if status["attention"]:
         out.write(f"\nWAITING FOR A PERSON ({len(status['attention'])}):\n")
         for item in status["attention"]:

@@ -82,7 +82,7 @@ from gateway.fsutil import (
     write_private,
 )
 from gateway.service.validation import FileReport, ValidationSettings, validate_file
-from gateway.store import AcceptedCase, FileRecord, FileState, Judgement
+from gateway.store import AcceptedCase, FileRecord, FileState, Judgement, file_lease_name
 from gateway.store.roles import IntakeStore
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
@@ -90,6 +90,14 @@ log = logging.getLogger("gateway.pipeline")
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_FILE_TIMEOUT_SECONDS = 600.0
+#: How long what a process has in hand stays its own without a heartbeat (a node's heartbeat
+#: renews it every third of this): after a kill -9 another node takes the file over this late.
+DEFAULT_LEASE_SECONDS = 30.0
+#: The name of a copy being taken in starts so: ".incoming-<node>-<pid>".
+INCOMING_PREFIX = ".incoming-"
+#: On a data folder several nodes share, a temporary another node may still be writing is left
+#: alone for this long by a node that starts (its writer commits within seconds, or starts over).
+OTHER_NODES_WORK_SECONDS = 3600.0
 #: How long a file that ends in the middle may stay so before it is quarantined (F08).
 DEFAULT_INCOMPLETE_SECONDS = 300.0
 #: An original's name in var/ is cut to this many bytes of UTF-8 (after its file id and a dash).
@@ -234,7 +242,10 @@ class Intake:
         file_timeout: float = DEFAULT_FILE_TIMEOUT_SECONDS,
         file_mode: int = 0o600,
         incomplete_seconds: float = DEFAULT_INCOMPLETE_SECONDS,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
+        """``lease_seconds``: how long a file in hand stays this process's without a heartbeat
+        (the daemon's node heartbeat renews it)."""
         self._config = config
         self._store = store
         self._folders = folders
@@ -256,7 +267,9 @@ class Intake:
         self._publish_backoff: dict[int, tuple[int, float]] = {}
         # Conflicts in a row per file (a constraint that fails every time is the file's fault).
         self._conflicts: dict[int, int] = {}
-        self._incoming = folders.staging / f".incoming-{os.getpid()}"
+        # The copy being taken in, named after the node and process (nodes share var/staging).
+        self._incoming = folders.staging / f"{INCOMING_PREFIX}{config.node}-{os.getpid()}"
+        self._lease_seconds = lease_seconds
 
     # -- what `status` shows --------------------------------------------------------------------
 
@@ -275,6 +288,25 @@ class Intake:
         the environment fails (the daemon pauses intake), SourceError when the source does.
         """
         self._give_back_attempts()
+        lease = file_lease_name(candidate.source, _recorded(candidate))
+        if not self._store.take_lease(lease, now=self._clock(), lease_seconds=self._lease_seconds):
+            # Another node has it in hand (several nodes share the sources): never two at once.
+            source.hold(candidate, self._lease_seconds)
+            return None
+        try:
+            return self._process_held(candidate, source)
+        finally:
+            self._let_go(lease)
+
+    def _let_go(self, lease: str) -> None:
+        """Release a file's lease; when the store cannot be written the lease lapses with the
+        node's heartbeat, or this process takes it again first."""
+        try:
+            self._store.release_lease(lease)
+        except StoreUnavailableError:
+            log.debug("lease %s not released now: it lapses or is taken again", lease)
+
+    def _process_held(self, candidate: Candidate, source: Source) -> IntakeResult | None:
         key = (candidate.source, candidate.location)
         try:
             sha256, size = self._copy_in(candidate, source)
@@ -723,6 +755,9 @@ class Intake:
             _, next_try = self._publish_backoff.get(record.id, (0, 0.0))
             if next_try > moment and not now:
                 continue
+            lease = file_lease_name(record.source, record.path)
+            if not self._store.take_lease(lease, now=self._clock(), lease_seconds=self._lease_seconds):
+                continue  # another node is publishing it (it judged it a moment ago)
             try:
                 self._publish(record.id, None, None)
             except PublishError as error:
@@ -731,6 +766,8 @@ class Intake:
             except OSError as error:
                 self._publish_failed(record.id, error)
                 raise output_error(_folder_of(error, self._folders.var), error) from error
+            finally:
+                self._let_go(lease)
             finished += 1
         return finished
 
@@ -892,30 +929,56 @@ class Intake:
             _temporary_receipt(self._folders.located(r.receipt_path)) for r in judged if r.receipt_path
         }
         kept_staged = {str(r.id) for r in judged}
+        # What other live nodes have in hand on the shared data folder is theirs: its staged copy,
+        # its copy being taken in, and (for a moment before its commit) its temporary receipt.
+        in_hand = self._store.leased_by_others("file:", now=self._clock())
+        kept_staged |= {
+            str(r.id)
+            for r in self._store.files_in_state(FileState.CLAIMED)
+            if file_lease_name(r.source, r.path) in in_hand
+        }
+        shared = self._config.several_nodes
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
-            if stale not in kept_receipts:
+            if stale not in kept_receipts and not (shared and _younger_than(stale, OTHER_NODES_WORK_SECONDS)):
                 stale.unlink(missing_ok=True)
         for folder in self._folders.written():
             remove_stale_temporaries(folder)
+        own_incoming = f"{INCOMING_PREFIX}{self._config.node}-"
         if self._folders.staging.is_dir():
             for entry in self._folders.staging.iterdir():
-                if entry.is_file() and entry.name not in kept_staged:
-                    entry.unlink(missing_ok=True)
+                if not entry.is_file() or entry.name in kept_staged:
+                    continue
+                others_incoming = entry.name.startswith(INCOMING_PREFIX) and not entry.name.startswith(
+                    own_incoming
+                )
+                if others_incoming and shared and _younger_than(entry, OTHER_NODES_WORK_SECONDS):
+                    continue  # another node's copy being taken in
+                entry.unlink(missing_ok=True)
         return finished
 
     def abandon_vanished(self) -> int:
         """Drop the claims of files that failed (an attempt counted) and then left their source
         before they were tried again: they would otherwise stay "in progress" for ever."""
         dropped = 0
+        in_hand = self._store.leased_by_others("file:", now=self._clock())
         for record in self._store.files_in_state(FileState.CLAIMED):
             source = self._sources.get(record.source)
             if source is None or record.source_identity is None:
                 continue
+            if file_lease_name(record.source, record.path) in in_hand:
+                continue  # another node is judging it now
             if not source.unchanged(_candidate_of(record)):
                 self._store.abandon_claim(record.id, "left its source before its verdict", now=self._clock())
                 self._staged(record.id).unlink(missing_ok=True)
                 dropped += 1
         return dropped
+
+
+def _younger_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
 
 
 def _folder_of(error: OSError, default: Path) -> Path:

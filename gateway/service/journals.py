@@ -31,7 +31,13 @@ from gateway.adapters import Delivery, Transport
 from gateway.backoff import Backoff
 from gateway.config import GatewayConfig
 from gateway.domain.rules import RULESET_VERSION
-from gateway.errors import PermanentDeliveryError, StoreError, StoreUnavailableError, TemporaryDeliveryError
+from gateway.errors import (
+    PermanentDeliveryError,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+    TemporaryDeliveryError,
+)
 from gateway.folders import Folders
 from gateway.formats.journal import (
     JournalDelivery,
@@ -234,6 +240,12 @@ class JournalService:
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
         except StoreUnavailableError:
             raise  # the store itself: the daemon pauses; nothing is written to it from here
+        except StoreConflictError as lost:
+            # This process was taken for dead and another node took the delivery over: what it
+            # put at the destination is the same journal (delivery is idempotent); the other
+            # node records the delivery.
+            log.warning("journal %s: %s", record.journal_id, lost)
+            return DeliveryResult(record.journal_id, record.file_name or "", False, str(lost), skipped=True)
         except Exception as error:
             # Transient (the destination, a full disk) or unexpected: either way one journal must
             # not stop the daemon; it is retried with exponential backoff and jitter.

@@ -7,6 +7,7 @@ the loop. SIGTERM therefore lets the file in hand finish, and nothing is ever ha
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -29,15 +30,17 @@ from gateway import __version__
 from gateway.accounting.reports.build import build_report, write_report
 from gateway.adapters import Source, Transport
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, OutputError, SourceError, StoreUnavailableError
+from gateway.errors import ConfigError, OutputError, SourceError, StoreError, StoreUnavailableError
 from gateway.folders import Folders
 from gateway.fsutil import write_new
 from gateway.service.consistency import describe_refusal, files_ahead_of_store
-from gateway.service.intake import Intake, output_error
+from gateway.service.intake import DEFAULT_FILE_TIMEOUT_SECONDS, Intake, output_error
+from gateway.service.intake import DEFAULT_LEASE_SECONDS as NODE_LEASE_SECONDS
 from gateway.service.journals import JournalService
 from gateway.service.pauses import Pauses
-from gateway.service.runstate import LOCK_NAME, STATE_NAME, RunState
-from gateway.store.roles import Bookkeeping, LedgerReader, Store
+from gateway.service.runstate import RunState, lock_path, state_path
+from gateway.store import node_holder
+from gateway.store.roles import Bookkeeping, LedgerReader, Nodes, Store
 
 # The logger keeps its published name (operators filter on it), wherever the module lives.
 log = logging.getLogger("gateway.daemon")
@@ -67,11 +70,13 @@ def utc_now() -> datetime:
 
 
 def _single_instance(path: Path) -> TextIO:
-    """Hold an exclusive lock on var/gateway.lock for the life of the process.
+    """Hold an exclusive lock on var/gateway.lock for the life of the process (with several nodes
+    on a PostgreSQL store, var/nodes/<node>.lock: one daemon per node name).
 
-    Two daemons on one store would each recover the other's half-finished files; the commands
-    (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
+    Two daemons on one SQLite store would each recover the other's half-finished files; the
+    commands (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
     """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle = path.open("a+")
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
@@ -83,7 +88,10 @@ def _single_instance(path: Path) -> TextIO:
             # out. Another daemon holds its lock for as long as it runs.
             if time.monotonic() > deadline:
                 handle.close()
-                raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
+                raise ConfigError(
+                    f"{path}: another inkasso-gateway is running on this data folder"
+                    + (" as this node" if path.parent.name == "nodes" else "")
+                ) from None
             time.sleep(0.05)
     try:
         handle.seek(0)
@@ -115,7 +123,7 @@ class Parts(Protocol):
 
     def forget_new_store(self) -> None: ...
 
-    def open_store(self, *, busy_seconds: float | None = None) -> Store: ...
+    def open_store(self, *, busy_seconds: float | None = None, holder: str | None = None) -> Store: ...
 
     def sources(self) -> list[Source]: ...
 
@@ -160,6 +168,11 @@ class Daemon:
         self._started_at = clock()
         self._scheduler: BackgroundScheduler | None = None
         self._state: RunState | None = None
+        # Who this run is among the nodes on the store, and its heartbeat.
+        self.node = config.node
+        self.holder = node_holder(config.node)
+        self._heartbeat: NodeHeartbeat | None = None
+        self._last_turn = time.monotonic()
 
     # -- signals only set flags --------------------------------------------------------------
 
@@ -187,15 +200,17 @@ class Daemon:
         watcher: Watcher | None = None
         try:
             self.folders.ensure(sources=self.config.sources)
-            lock = _single_instance(self.folders.var / LOCK_NAME)
-            self._state = RunState(self.folders.var / STATE_NAME)
+            own = self.node if self.config.several_nodes else None
+            lock = _single_instance(lock_path(self.folders.var, own))
+            self._state = RunState(state_path(self.folders.var, own))
             self._sources = self._parts.sources()
             self._refuse_a_store_behind_the_files()
             for signum in previous_handlers:
                 signal.signal(signum, self._on_signal)
             log.info(
-                "inkasso-gateway %s started: %d source(s), store %s, delivery %s, schedule %r in %s",
+                "inkasso-gateway %s started: node %s, %d source(s), store %s, delivery %s, schedule %r in %s",
                 __version__,
+                self.node,
                 len(self._sources),
                 self._parts.store_location(),
                 self.config.delivery.type,
@@ -210,6 +225,7 @@ class Daemon:
         finally:
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
+            self._leave()
             if watcher is not None:
                 # Stopping the observer mid-read makes watchdog log a harmless error; keep the log clean.
                 logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
@@ -309,10 +325,18 @@ class Daemon:
 
     def _one_iteration(self) -> None:
         self._store_failing = False
+        self._last_turn = time.monotonic()
         store = self._ready_store()
         if store is None:
             return
         assert self._intake is not None and self._journals is not None
+        if self._heartbeat is not None and self._heartbeat.lost:
+            # Taken for dead (no heartbeat for a lease): others may have taken over what it held.
+            # It joins again and recovers like a start; what it was doing is fenced in the store.
+            log.warning("node %s lost its registration on the store: joining again", self.node)
+            self._heartbeat.stop()
+            self._heartbeat = None
+            self._started_up = False
         if not self._started_up and not self._start_up(store):
             return
         self._take_files(self._intake)
@@ -332,13 +356,14 @@ class Daemon:
             return None
         try:
             if self._store is None:
-                self._store = self._parts.open_store(busy_seconds=DAEMON_BUSY_SECONDS)
+                self._store = self._parts.open_store(busy_seconds=DAEMON_BUSY_SECONDS, holder=self.holder)
                 self._intake = Intake(
                     self.config,
                     self._store,
                     self.folders,
                     clock=self._clock,
                     sources={source.name: source for source in self._sources},
+                    lease_seconds=NODE_LEASE_SECONDS,
                 )
                 self._journals = JournalService(
                     self.config,
@@ -364,6 +389,7 @@ class Daemon:
         try:
             if not self._behind_checked:  # the store could not be opened when the daemon started
                 self._check_store_not_behind(store)
+            self._join(store)
             self._keep_configuration()
             recovered = self._intake.recover()
             if recovered:
@@ -380,6 +406,41 @@ class Daemon:
             return False
         self._started_up = True
         return True
+
+    def _join(self, store: Store) -> None:
+        """Register as this node (its lock on the data folder is held) and start the heartbeat."""
+        previous = store.register_node(
+            self.node, version=__version__, now=self._clock(), lease_seconds=NODE_LEASE_SECONDS
+        )
+        if previous is not None:
+            log.info("node %s: taken over from %s, which stopped without signing off", self.node, previous)
+        if self._heartbeat is None:
+            self._heartbeat = NodeHeartbeat(
+                lambda: self._parts.open_store(busy_seconds=DAEMON_BUSY_SECONDS, holder=self.holder),
+                self.node,
+                clock=self._clock,
+                loop_alive=self._loop_alive,
+            )
+            self._heartbeat.start()
+
+    def _loop_alive(self) -> bool:
+        """The main loop came round lately: a file in hand may take its time limit, no longer."""
+        limit = DEFAULT_FILE_TIMEOUT_SECONDS + 3 * self.config.scan_seconds + NODE_LEASE_SECONDS
+        return time.monotonic() - self._last_turn < limit
+
+    def _leave(self) -> None:
+        """A clean stop: the heartbeat ends and the node's leases go at once."""
+        if self._heartbeat is None:
+            return
+        self._heartbeat.stop()
+        self._heartbeat = None
+        if self._store is not None:
+            try:
+                self._store.leave_node(self.node, now=self._clock())
+            except StoreError as error:
+                log.warning(
+                    "node %s could not sign off (its leases lapse on their own): %s", self.node, error
+                )
 
     def _keep_configuration(self) -> None:
         """Keep the configuration in force as var/config/<sha256>.toml: what every receipt's
@@ -465,12 +526,18 @@ class Daemon:
             source.end_batch()
         self.pauses.succeeded(scope)
 
-    def _seal_and_deliver(self, journals: JournalService, store: Bookkeeping) -> None:
+    def _seal_and_deliver(self, journals: JournalService, store: Store) -> None:
         if self.pauses.blocked("delivery"):
             return
         try:
             if self._seal_requested.is_set():
-                journals.seal()
+                # Once per schedule slot, whichever nodes run: the first to take the duty seals.
+                slot = self._slot(self.config.delivery.schedule)
+                if store.take_duty("seal", slot, now=self._clock()):
+                    journals.seal()
+                    store.finish_duty("seal", slot, now=self._clock())
+                else:
+                    log.info("the seal of %s is another node's", slot)
                 self._seal_requested.clear()
                 store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
             results = journals.deliver_approved()
@@ -498,10 +565,14 @@ class Daemon:
         days = self._report_days or [now.astimezone(self._zone).date() - timedelta(days=1)]
         for day in list(days):
             try:
+                if not store.take_duty("report", day.isoformat(), now=now):
+                    self._report_days = [d for d in days if d > day]
+                    continue  # written by another node
                 report = build_report(
                     store, self.config, period_from=day, period_to=day, client=None, now=now
                 )
                 written = write_report(report, self.folders.reports)
+                store.finish_duty("report", day.isoformat(), now=self._clock())
             except StoreUnavailableError as error:
                 self._store_failed(error)
                 return
@@ -569,6 +640,22 @@ class Daemon:
             }
             store.set_meta(f"endpoint:{name}", json.dumps(state))
 
+    def _slot(self, schedule: str) -> str:
+        """The schedule's latest time that has come (in UTC, to the minute): what a duty is done
+        once for, whichever node's scheduler fired and however late."""
+        now = self._clock()
+        trigger = CronTrigger.from_crontab(schedule, timezone=self._zone)
+        moment = trigger.get_next_fire_time(
+            None, (now - timedelta(seconds=MISFIRE_GRACE_SECONDS)).astimezone(self._zone)
+        )
+        latest: datetime | None = None
+        while moment is not None and moment <= now:
+            latest = moment
+            moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+        if latest is None:
+            latest = now.replace(second=0, microsecond=0)  # asked for outside the schedule
+        return latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
     def _missed(self, store: Bookkeeping, key: str, schedule: str) -> bool:
         """True when a scheduled job fell due while the gateway was not running (run it once now)."""
         now = self._clock()
@@ -580,6 +667,65 @@ class Daemon:
         since = datetime.fromisoformat(last) + timedelta(seconds=1)
         due = trigger.get_next_fire_time(None, since.astimezone(self._zone))
         return due is not None and due <= now
+
+
+class NodeHeartbeat:
+    """Keeps this node's lease, and every lease it holds, alive from a thread of its own (a file
+    in hand can take minutes), over a store connection of its own, for as long as the main loop
+    comes round; a hung loop stops it, and other nodes take over. ``lost`` once the registration
+    is no longer this process's (it was taken for dead)."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], Nodes],
+        node: str,
+        *,
+        clock: Callable[[], datetime],
+        loop_alive: Callable[[], bool],
+        lease_seconds: float = NODE_LEASE_SECONDS,
+    ) -> None:
+        self._open_store = open_store
+        self._node = node
+        self._clock = clock
+        self._loop_alive = loop_alive
+        self._lease_seconds = lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{node}", daemon=True)
+        self.lost = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=self._lease_seconds)
+
+    def _run(self) -> None:
+        store: Nodes | None = None
+        failing = False
+        while not self._stop.wait(self._lease_seconds / 3):
+            if not self._loop_alive():
+                continue  # a hung loop must not keep its files: let the lease run out
+            try:
+                if store is None:
+                    store = self._open_store()
+                if not store.renew_node(self._node, now=self._clock(), lease_seconds=self._lease_seconds):
+                    self.lost = True
+                if failing:
+                    log.info("node %s: heartbeat written again", self._node)
+                failing = False
+            except StoreError as error:
+                if not failing:
+                    log.warning("node %s: heartbeat not written (%s); tried again", self._node, error)
+                failing = True
+                if store is not None:
+                    with contextlib.suppress(StoreError):
+                        store.close()
+                    store = None
+        if store is not None:
+            with contextlib.suppress(StoreError):
+                store.close()
 
 
 def _store_waits_for(message: str) -> str:

@@ -90,9 +90,23 @@ def _fitted(facts: dict[str, Any]) -> bytes:
     return data
 
 
-def read_state(var: Path) -> dict[str, Any] | None:
+#: Where each node keeps its lock and its account when several nodes share the data folder.
+NODES_FOLDER = "nodes"
+
+
+def lock_path(var: Path, node: str | None = None) -> Path:
+    """The lock a daemon holds while it runs: var/gateway.lock (one daemon per data folder), or
+    with ``node`` (several nodes share it) var/nodes/<node>.lock: one daemon per node name."""
+    return var / LOCK_NAME if node is None else var / NODES_FOLDER / f"{node}.lock"
+
+
+def state_path(var: Path, node: str | None = None) -> Path:
+    return var / STATE_NAME if node is None else var / NODES_FOLDER / f"{node}.state"
+
+
+def read_state(var: Path, node: str | None = None) -> dict[str, Any] | None:
     """The daemon's last account of itself, or None when there is none (or it cannot be read)."""
-    path = var / STATE_NAME
+    path = state_path(var, node)
     for _ in range(5):
         try:
             text = path.read_bytes().rstrip(b" \x00\n")
@@ -107,9 +121,9 @@ def read_state(var: Path) -> dict[str, Any] | None:
     return None
 
 
-def daemon_running(var: Path) -> bool:
+def daemon_running(var: Path, node: str | None = None) -> bool:
     """True when a daemon holds the data folder's lock (it is released when the process dies)."""
-    path = var / LOCK_NAME
+    path = lock_path(var, node)
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:

@@ -91,7 +91,8 @@ class Nodes(Leases, StoreHandle, Protocol):
     must be done once whichever nodes run (a scheduled seal, a nightly report) is a duty per slot,
     taken over from a node that died doing it."""
 
-    # None, or the holder of a live process already running as ``node`` (nothing changed then).
+    # Join as ``node``, taking the name over (the daemon holds the node's lock on the data folder);
+    # the previous holder when its lease still ran (a process killed a moment ago), else None.
     def register_node(
         self, node: str, *, version: str, now: datetime, lease_seconds: float
     ) -> str | None: ...

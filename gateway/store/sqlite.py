@@ -1448,12 +1448,15 @@ class SqliteStore:
         return row is not None
 
     def register_node(self, node: str, *, version: str, now: datetime, lease_seconds: float) -> str | None:
-        """Join as ``node`` with this process's holder. Returns None, or when a live process already
-        runs under that node name, its holder (nothing is changed: the caller waits or refuses)."""
+        """Join as ``node`` with this process's holder, taking the name over from whoever had it:
+        the daemon holds its node's lock on the data folder, so an earlier holder is a process
+        that died (kill -9) or a host that restarted. Returns that holder when its lease still
+        ran (the caller says so), else None."""
         with self._tx() as db:
             row = db.execute("SELECT holder FROM nodes WHERE name = ?", (node,)).fetchone()
+            previous = None
             if row is not None and row[0] != self._holder and self._alive(db, str(row[0]), now):
-                return str(row[0])
+                previous = str(row[0])
             until = _iso(now + timedelta(seconds=lease_seconds))
             db.execute(
                 "INSERT INTO nodes (name, holder, version, started_at, heartbeat_at, lease_until) "
@@ -1462,7 +1465,7 @@ class SqliteStore:
                 "heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until, stopped_at = NULL",
                 (node, self._holder, version, _iso(now), _iso(now), until),
             )
-            return None
+            return previous
 
     def renew_node(self, node: str, *, now: datetime, lease_seconds: float) -> bool:
         """The heartbeat: this node's lease and every lease it holds run ``lease_seconds`` from now.
