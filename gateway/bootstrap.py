@@ -19,6 +19,7 @@ from gateway.adapters.watch import FolderWatcher
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.folders import Folders
+from gateway.fsutil import NETWORK_FILE_SYSTEMS, file_system_type
 from gateway.service.runstate import daemon_running
 from gateway.store.roles import LedgerReader, Store
 from gateway.store.sqlite import SqliteStore
@@ -77,6 +78,13 @@ class Wiring:
         """The store, to write (created and migrated when needed). ``holder``: who the process is
         among the nodes (a daemon's "<node>:<pid>:<token>"); a command is "<host>:<pid>"."""
         path = store_path(self.config, data_dir=self.data_dir)
+        fs_type = file_system_type(path.parent)
+        if fs_type in NETWORK_FILE_SYSTEMS:
+            raise ConfigError(
+                f"store.url: the SQLite store {path} is on a network file system ({fs_type}), where "
+                "SQLite's locking cannot be trusted: keep it on a local disk, or use PostgreSQL for "
+                'several nodes (README, "Several nodes")'
+            )
         options: dict[str, Any] = {}
         if busy_seconds is not None:
             options["busy_seconds"] = busy_seconds

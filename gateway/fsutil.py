@@ -403,3 +403,51 @@ def is_temporary_name(name: str) -> bool:
 def is_being_written(name: str) -> bool:
     """A producer's temporary name: a rename into the final name is probably coming."""
     return name.endswith(TEMPORARY_SUFFIXES) or (name.startswith(".") and "." in name[1:])
+
+
+#: File system types on which SQLite's locking cannot be trusted (the SQLite FAQ: network file
+#: systems implement the locks badly or not at all), as /proc/self/mountinfo names them.
+NETWORK_FILE_SYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "fuse.sshfs",
+        "lustre",
+    }
+)
+
+
+def file_system_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the file system ``path`` (or its nearest existing folder) lies on, from
+    ``/proc/self/mountinfo`` (given as ``mountinfo`` in a test); None where that cannot be read.
+
+    >>> info = "22 27 0:21 / / rw - ext4 /dev/sda1 rw\\n40 22 0:50 / /srv/data rw - nfs4 nas:/x rw\\n"
+    >>> file_system_type(Path("/srv/data/var/gateway.db"), info), file_system_type(Path("/srv/d"), info)
+    ('nfs4', 'ext4')
+    """
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        path = path.resolve()
+    best: tuple[int, str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        # Octal escapes (\040 for a space) are how mountinfo writes awkward mount points.
+        mount_point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        fs_type = line.split(" - ", 1)[1].split()[0]
+        inside = path == Path(mount_point) or path.is_relative_to(mount_point)
+        if inside and (best is None or len(mount_point) >= best[0]):
+            best = (len(mount_point), fs_type)
+    return None if best is None else best[1]
