@@ -364,6 +364,11 @@ class DaemonProcess:
         self.send_sigterm(timeout)
         return self.wait(timeout)
 
+    def started(self) -> bool:
+        """Whether it has started (its handlers are in place, it holds the data folder's lock),
+        or has already ended."""
+        return not self._ready or not self.alive() or self._ready in self.stderr()
+
     def send_sigterm(self, timeout: float = 10.0) -> None:
         """SIGTERM, once the daemon has started.
 
@@ -589,7 +594,9 @@ class Gateway:
     # -- what the command line tells ----------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """`status --format json` (its exit code, 0, 1 or 3, is in the answer as ``exit_code``)."""
+        """`status --format json` (its exit code, 0, 1 or 3, is in the answer as ``exit_code``),
+        asked once every daemon started here has started (before, it has no lock nor store yet)."""
+        wait_for(lambda: all(p.started() for p in self.processes), timeout=30, what="the daemon started")
         result = self.cli("status", "--format", "json", check=False)
         assert result.returncode in (0, 1, 3), f"`status` exited {result.returncode}: {result.stderr}"
         answer: dict[str, Any] = json.loads(result.stdout)

@@ -63,6 +63,9 @@ def make_gateway(tmp_path: Path) -> Iterator[MakeGateway]:
 
 
 def status(gw: Gateway) -> dict[str, Any]:
+    # A daemon launched a moment ago may not hold its lock nor have made its store yet: `status`
+    # would rightly say "not running" (3) or "no store" (2). Ask once every daemon has started.
+    wait_for(lambda: all(p.started() for p in gw.processes), timeout=30, what="the daemon started")
     result = gw.cli("status", "--format", "json", check=False)
     assert result.returncode in (0, 1, 3), result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
