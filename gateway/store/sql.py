@@ -210,6 +210,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: Where a backend without a schema version of its own (SQLite has ``PRAGMA user_version``) keeps
+#: it: in ``meta``, under this key, which a copy of the store never carries over.
+SCHEMA_VERSION_KEY = "schema_version"
 
 #: Who holds a delivery lease: this machine and process.
 LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -399,6 +402,61 @@ class SqlStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        """Every table and its columns, in an order in which rows can be inserted (a table
+        after those it refers to)."""
+        raise NotImplementedError
+
+    def _ids_copied(self) -> None:
+        """Rows were copied in with their ids (called inside the copy's transaction)."""
+
+    # -- copying a whole store -------------------------------------------------------------------
+
+    def holds_nothing(self) -> bool:
+        """Whether the store has no row but the backend's own notes (``meta``)."""
+        return all(
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+            for table in self.tables()
+            if table != "meta"
+        )
+
+    def copy_into(self, target: SqlStore, *, batch: int = WRITE_BATCH) -> dict[str, int]:
+        """Every row of this store, as of one moment, into ``target``, an empty store of the
+        same schema version (of any backend), with the same ids; in one transaction there, in
+        batches (memory stays flat). The rows copied, per table."""
+        if target.schema_version() != self.schema_version():
+            raise StoreError(
+                f"the store {target.location} has schema version {target.schema_version()}, "
+                f"{self.location} {self.schema_version()}: start the gateway on both first"
+            )
+        if not target.holds_nothing():
+            raise StoreConflictError(
+                f"the store {target.location} is not empty: copy only into a new, empty database"
+            )
+        copied: dict[str, int] = {}
+        try:
+            with self.snapshot(), target._tx() as db:
+                for table, columns in self.tables().items():
+                    names = ", ".join(columns)
+                    query = f"SELECT {names} FROM {table}"
+                    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+                    if table == "meta":
+                        query += f" WHERE key != '{SCHEMA_VERSION_KEY}'"
+                        insert += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                    elif "id" in columns:
+                        query += " ORDER BY id"
+                    copied[table] = 0
+                    for rows in _batches(self._db.stream(query), batch):
+                        db.executemany(insert, rows)
+                        copied[table] += len(rows)
+                target._ids_copied()
+        except target.driver_errors as error:  # this store's own are mapped around the method
+            raise target._translate_error(error) from error
+        return copied
 
     # -- History (the rules' view of earlier files) --------------------------------------------
 
@@ -1103,7 +1161,7 @@ class SqlStore:
 
     def received_files(self, start: datetime, end: datetime) -> Iterator[ReceivedFile]:
         """Every file received in [start, end), oldest first (a cursor: a year of files is fine)."""
-        rows = self._db.execute(
+        rows = self._db.stream(
             "SELECT id, source, name, client_id, state, status, received_at, written_at, finished_at, "
             "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
             "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "

@@ -18,11 +18,14 @@ backup and its errors.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,7 +47,36 @@ from gateway.store.sql import (
     map_driver_errors,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteConnection", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Schema", "SqliteConnection", "SqliteStore", "reference_schema"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The schema as the migrations leave it: its statements, in the order SQLite created the
+    objects, and each table's columns in order."""
+
+    statements: tuple[str, ...]
+    tables: dict[str, tuple[str, ...]]
+
+
+@functools.cache
+def reference_schema() -> Schema:
+    """The current schema, from the migrations run on an empty database in memory: what every
+    backend's schema is made from (PostgreSQL's too), so that it is written once."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for script in MIGRATIONS:
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        objects = db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+        ).fetchall()
+        tables = {
+            str(name): tuple(str(column[1]) for column in db.execute(f"PRAGMA table_info({name})"))
+            for kind, name, _ in objects
+            if kind == "table"
+        }
+    return Schema(tuple(str(sql) for _, _, sql in objects), tables)
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -202,6 +234,9 @@ class SqliteStore(SqlStore):
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        return reference_schema().tables
 
     @staticmethod
     def _read_only(uri: str) -> SqliteConnection:
