@@ -224,7 +224,7 @@ def _translate(error: psycopg.Error, location: str) -> StoreError:
     elif isinstance(error, errors.DiskFull):
         reason = "the server's disk is full"
     elif isinstance(error, errors.ReadOnlySqlTransaction):
-        reason = "the server only reads (a standby?): point [store] url at the primary"
+        reason = "it cannot be written (opened to read only, or the server is a standby)"
     elif isinstance(error, errors.InsufficientPrivilege):
         reason = "its user lacks a privilege (it must own the gateway's tables)"
     elif "password" in lowered or "authentication" in lowered:
