@@ -66,11 +66,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _single_instance(path: Path) -> TextIO:
+def _single_instance(path: Path, *, shared_store: bool = False) -> TextIO | None:
     """Hold an exclusive lock on var/gateway.lock for the life of the process.
 
-    Two daemons on one store would each recover the other's half-finished files; the commands
-    (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
+    Two daemons on one SQLite store would each recover the other's half-finished files; the
+    commands (`journal`, `status`) do not take this lock and stay safe to use beside the daemon.
+    A shared store (PostgreSQL) lets several daemons share the data folder: the first holds the
+    lock (`status` sees a daemon), the others go on without it (None).
     """
     handle = path.open("a+")
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -83,6 +85,9 @@ def _single_instance(path: Path) -> TextIO:
             # out. Another daemon holds its lock for as long as it runs.
             if time.monotonic() > deadline:
                 handle.close()
+                if shared_store:
+                    log.info("%s: another daemon runs on this data folder and shares the store", path)
+                    return None
                 raise ConfigError(f"{path}: another inkasso-gateway is running on this data folder") from None
             time.sleep(0.05)
     try:
@@ -114,6 +119,8 @@ class Parts(Protocol):
     def store_exists(self) -> bool: ...
 
     def forget_new_store(self) -> None: ...
+
+    def store_is_shared(self) -> bool: ...
 
     def open_store(self, *, busy_seconds: float | None = None) -> Store: ...
 
@@ -187,7 +194,7 @@ class Daemon:
         watcher: Watcher | None = None
         try:
             self.folders.ensure(sources=self.config.sources)
-            lock = _single_instance(self.folders.var / LOCK_NAME)
+            lock = _single_instance(self.folders.var / LOCK_NAME, shared_store=self._parts.store_is_shared())
             self._state = RunState(self.folders.var / STATE_NAME)
             self._sources = self._parts.sources()
             self._refuse_a_store_behind_the_files()
