@@ -270,6 +270,8 @@ DEFAULT_BUSY_SECONDS = 30.0
 
 #: How many rows a step writes in one batch (one round trip to a server).
 WRITE_BATCH = 1000
+#: How many keys one lookup asks for at once (SQLite allows 999 parameters in older builds).
+LOOKUP_BATCH = 500
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _Item = TypeVar("_Item")
@@ -500,6 +502,31 @@ class SqlStore:
             (client_orgnr, claim_reference),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def accepted_case_fingerprints(self, client_orgnr: str, references: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _batches(dict.fromkeys(references), LOOKUP_BATCH):
+            rows = self._db.execute(
+                "SELECT reference, fingerprint FROM cases WHERE client_orgnr = ? AND withdrawn_at IS NULL "
+                f"AND reference IN ({', '.join('?' for _ in chunk)})",
+                (client_orgnr, *chunk),
+            )
+            found.update((str(reference), str(fingerprint)) for reference, fingerprint in rows)
+        return found
+
+    def cases_for_claim_references(
+        self, client_orgnr: str, claim_references: Sequence[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _batches(dict.fromkeys(claim_references), LOOKUP_BATCH):
+            rows = self._db.execute(
+                "SELECT r.claim_reference, c.reference FROM claim_references r JOIN cases c ON c.id = r.case_row "
+                "WHERE r.client_orgnr = ? AND c.withdrawn_at IS NULL "
+                f"AND r.claim_reference IN ({', '.join('?' for _ in chunk)})",
+                (client_orgnr, *chunk),
+            )
+            found.update((str(claim), str(reference)) for claim, reference in rows)
+        return found
 
     # -- files ---------------------------------------------------------------------------------
 
