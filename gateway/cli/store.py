@@ -41,5 +41,5 @@ def _copy(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"copied {source} to {target}:\n")
     for table, rows in copied.items():
         out.write(f"  {table:<20} {rows:>10,} row(s)\n")
-    out.write(f"set [store] url = {target!r} in {config.path} and start the daemon\n")
+    out.write(f'set [store] url = "{target}" in {config.path} and start the daemon\n')
     return EXIT_OK
