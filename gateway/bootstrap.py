@@ -16,15 +16,17 @@ from gateway.adapters import Source, Transport
 from gateway.adapters.folder import FolderSource, FolderTransport
 from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
 from gateway.adapters.watch import FolderWatcher
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, url_password_problem
 from gateway.errors import ConfigError
 from gateway.folders import Folders
 from gateway.fsutil import NETWORK_FILE_SYSTEMS, file_system_type
 from gateway.service.runstate import daemon_running
+from gateway.store.postgres import PostgresStore, displayed_url
 from gateway.store.roles import LedgerReader, Store
 from gateway.store.sqlite import SqliteStore
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIX = "postgresql://"
 
 
 def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
@@ -32,9 +34,7 @@ def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
     a store kept inside the configured data folder is looked for at the same place."""
     url = config.store_url
     if not url.startswith(SQLITE_PREFIX):
-        raise ConfigError(
-            f"store.url: {url.split(':', 1)[0]} is not available in this version; use sqlite:///"
-        )
+        raise ConfigError(f"store.url: {displayed_url(url)} is no SQLite file")
     path = Path(url.removeprefix(SQLITE_PREFIX))
     if not path.is_absolute():
         return ((data_dir or config.data_dir) / path).resolve()
@@ -62,14 +62,22 @@ class Wiring:
 
     # -- the store -----------------------------------------------------------------------------
 
+    def _shared_store(self) -> bool:
+        return self.config.store_url.startswith(POSTGRES_PREFIX)
+
     def store_location(self) -> str:
+        if self._shared_store():
+            return displayed_url(self.config.store_url)
         return str(store_path(self.config, data_dir=self.data_dir))
 
     def store_exists(self) -> bool:
-        return store_path(self.config, data_dir=self.data_dir).exists()
+        # A database is made by its administrator, never by the gateway: it is there.
+        return self._shared_store() or store_path(self.config, data_dir=self.data_dir).exists()
 
     def forget_new_store(self) -> None:
         """Remove a store this start created and then refused (nothing was written into it)."""
+        if self._shared_store():
+            return  # an empty schema in a database is harmless, and the database is not ours
         path = store_path(self.config, data_dir=self.data_dir)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -77,6 +85,13 @@ class Wiring:
     def open_store(self, *, busy_seconds: float | None = None, holder: str | None = None) -> Store:
         """The store, to write (created and migrated when needed). ``holder``: who the process is
         among the nodes (a daemon's "<node>:<pid>:<token>"); a command is "<host>:<pid>"."""
+        options: dict[str, Any] = {}
+        if busy_seconds is not None:
+            options["busy_seconds"] = busy_seconds
+        if holder is not None:
+            options["lease_holder"] = holder
+        if self._shared_store():
+            return PostgresStore(self.config.store_url, **options)
         path = store_path(self.config, data_dir=self.data_dir)
         fs_type = file_system_type(path.parent)
         if fs_type in NETWORK_FILE_SYSTEMS:
@@ -85,18 +100,46 @@ class Wiring:
                 "SQLite's locking cannot be trusted: keep it on a local disk, or use PostgreSQL for "
                 'several nodes (README, "Several nodes")'
             )
-        options: dict[str, Any] = {}
-        if busy_seconds is not None:
-            options["busy_seconds"] = busy_seconds
-        if holder is not None:
-            options["lease_holder"] = holder
         return SqliteStore(path, **options)
 
     def open_reader(self) -> LedgerReader:
         """The store, for commands that only look: never a write lock, never a migration, never a
-        new store. At rest (no daemon on the data folder) it is opened immutable."""
+        new store. At rest (no daemon on the data folder) an SQLite store is opened immutable."""
+        if self._shared_store():
+            return PostgresStore(self.config.store_url, read_only=True)
         path = store_path(self.config, data_dir=self.data_dir)
         return SqliteStore(path, read_only=True, at_rest=not daemon_running(self.folders.var))
+
+    @staticmethod
+    def shown_url(url: str) -> str:
+        """A store URL as it may be printed (never a password)."""
+        return displayed_url(url)
+
+    def copy_store(self, url: str) -> dict[str, int]:
+        """Copy the configured SQLite store, as of one moment, into the empty PostgreSQL database
+        at ``url`` (its schema created there first), ids and all: the rows copied per table."""
+        if self._shared_store():
+            raise ConfigError(
+                f"store.url: the store is {self.store_location()} already; store copy copies an SQLite store"
+            )
+        if not url.startswith(POSTGRES_PREFIX):
+            raise ConfigError(f"--to: {displayed_url(url)} is not a postgresql:// URL")
+        if (problem := url_password_problem(url)) is not None:
+            raise ConfigError(f"--to: {problem}")
+        if daemon_running(self.folders.var):
+            raise ConfigError(
+                "a daemon runs on this data folder: stop it first, so that nothing is written into the "
+                "SQLite store after the copy"
+            )
+        source = SqliteStore(store_path(self.config, data_dir=self.data_dir), read_only=True, at_rest=True)
+        try:
+            target = PostgresStore(url)
+            try:
+                return source.copy_into(target)
+            finally:
+                target.close()
+        finally:
+            source.close()
 
     # -- the outside world ---------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.domain.identity import normalize_orgnr, parse_identity
@@ -318,6 +319,8 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
     store_url = check.get(store, "url", "store", str, "sqlite:///var/gateway.db")
     if not store_url.startswith(("sqlite:///", "postgresql://")):
         check.problem("store.url", "must start with sqlite:/// or postgresql://")
+    elif (password_problem := url_password_problem(store_url)) is not None:
+        check.problem("store.url", password_problem)
 
     clients = _clients(check, top.get("clients", []))
     client_ids = {client.id for client in clients}
@@ -375,6 +378,20 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
     return config
+
+
+def url_password_problem(url: str) -> str | None:
+    """What is wrong with a ``postgresql://`` URL that holds a password (None: nothing): the
+    configuration is read by people and kept in var/config/; libpq finds the password itself."""
+    if not url.startswith("postgresql://"):
+        return None
+    parts = urlsplit(url)
+    if parts.password is None and "password" not in parse_qs(parts.query):
+        return None
+    return (
+        "holds a password: remove it, and give it as libpq reads it: PGPASSWORD in the service's "
+        "environment, ~/.pgpass (or the file PGPASSFILE names), or a PGSERVICE entry"
+    )
 
 
 def _clients(check: _Checker, raw: Any) -> list[ClientConfig]:

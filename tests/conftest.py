@@ -14,6 +14,10 @@ from typing import Any
 import pytest
 
 from tests.chromium import find_chromium
+from tests.postgres_server import (
+    postgres,  # noqa: F401  (the throwaway cluster, for the postgres tier)
+    server_binaries,
+)
 from tests.sshd_server import (
     SSHD,
     sshd,  # noqa: F401  (the real-sshd fixture, for tests/test_sftp.py)
@@ -92,11 +96,18 @@ def _chromium_missing() -> str | None:
     return None
 
 
+def _postgres_missing() -> str | None:
+    if server_binaries() is None:
+        return "PostgreSQL's server (initdb) is missing: `make postgresql` installs Debian's postgresql"
+    return None
+
+
 #: Each tier that needs something of the machine, and how to tell what is missing (None: nothing).
 TIER_NEEDS: dict[str, Callable[[], str | None]] = {
     "root": _root_missing,
     "sshd": _sshd_missing,
     "chromium": _chromium_missing,
+    "postgres": _postgres_missing,
 }
 
 

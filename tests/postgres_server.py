@@ -9,6 +9,7 @@ it is skipped with the reason, in CI it fails instead.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
 import shutil
@@ -127,6 +128,10 @@ class PostgresServer:
         )  # fmt: skip
         return result.stdout.strip()
 
+    def new_database(self) -> str:
+        """A new, empty database with a name of its own; its URL."""
+        return self.create_database(f"gateway_{os.getpid()}_{next(_numbers)}")
+
     def create_database(self, name: str) -> str:
         """A new, empty database; its URL (the password is not in it)."""
         self.psql(f'CREATE DATABASE "{name}"')
@@ -139,6 +144,32 @@ class PostgresServer:
         with contextlib.suppress(OSError):
             return (self.folder / "server.log").read_text(encoding="utf-8", errors="replace")
         return ""
+
+
+_numbers = itertools.count(1)
+
+
+@contextlib.contextmanager
+def password_in_environment() -> Iterator[None]:
+    """The cluster's password where libpq looks for it (``PGPASSWORD``), for this process and
+    the commands it starts, as the gateway's users give it."""
+    previous = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = PASSWORD
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = previous
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One cluster for the session (each test makes its own database: ``new_database()``), its
+    password in the environment while it runs."""
+    with postgres_server() as server, password_in_environment():
+        yield server
 
 
 @contextlib.contextmanager

@@ -294,6 +294,23 @@ class IntakeContract:
         assert store.receipt_for_file_id(ORGNR, "b.xml") is None
         assert store.last_sequence(ORGNR) == 7
 
+    def test_the_historys_lookups_answer_many_at_once_as_one_at_a_time(self, store: Store) -> None:
+        judge(store, "a.xml", ["C-1", "C-2", "C-3"])
+        store.withdraw_case("C-2", client_id=None, by="Karin", reason="sent by mistake", now=NOW)
+        references = ["C-1", "C-2", "C-3", "C-9", "C-1"]
+        one_by_one = {r: store.accepted_case_fingerprint(ORGNR, r) for r in references}
+        assert store.accepted_case_fingerprints(ORGNR, references) == {
+            r: found for r, found in one_by_one.items() if found is not None
+        }
+        assert set(store.accepted_case_fingerprints(ORGNR, references)) == {"C-1", "C-3"}
+        claims = ["F-C-1", "F-C-2", "F-C-9"]
+        assert store.cases_for_claim_references(ORGNR, claims) == {"F-C-1": "C-1"}
+        assert store.case_for_claim_reference(ORGNR, "F-C-1") == "C-1"
+        assert store.accepted_case_fingerprints(OTHER_ORGNR, references) == {}
+        assert (
+            store.accepted_case_fingerprints(ORGNR, []) == {} == store.cases_for_claim_references(ORGNR, [])
+        )
+
     def test_the_receipt_chain_grows_by_one_receipt_per_verdict(self, store: Store) -> None:
         assert store.receipt_chain_tip() == (GENESIS_SHA256, 0)
         assert store.receipt_chain_head() == GENESIS_SHA256
@@ -898,6 +915,8 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "last_sequence": lambda s, _: s.last_sequence(ORGNR),
     "accepted_case_fingerprint": lambda s, _: s.accepted_case_fingerprint(ORGNR, "C-1"),
     "case_for_claim_reference": lambda s, _: s.case_for_claim_reference(ORGNR, "F-C-1"),
+    "accepted_case_fingerprints": lambda s, _: s.accepted_case_fingerprints(ORGNR, ["C-1"]),
+    "cases_for_claim_references": lambda s, _: s.cases_for_claim_references(ORGNR, ["F-C-1"]),
     "file": lambda s, _: s.file(1),
     "files_in_state": lambda s, _: s.files_in_state(FileState.CLAIMED),
     "log_event": lambda s, _: s.log_event("file-failed", "a.xml", "?", now=NOW),

@@ -107,6 +107,11 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
             "rules.max_attachment_bytes: must be a number greater than 0",
         ),
         ('[store]\nurl = "mysql://x"\n', "store.url: must start with sqlite:/// or postgresql://"),
+        ('[store]\nurl = "postgresql://gw:s3cret@db/gw"\n', "store.url: holds a password: remove it"),
+        (
+            '[store]\nurl = "postgresql://gw@db/gw?password=s3cret"\n',
+            "store.url: holds a password: remove it",
+        ),
         ('[[sources]]\nname = "s"\ntype = "sftp"\n', "sources[0].known_hosts: required for an sftp source"),
         ('[[sources]]\nname = "s"\ntype = "folder"\n', "sources[0].path: required for a folder source"),
         (
@@ -122,6 +127,14 @@ def test_single_problems_name_their_key(tmp_path: Path, snippet: str, expected: 
     with pytest.raises(ConfigError) as error:
         config.load(write(tmp_path, snippet))
     assert any(problem.startswith(expected) for problem in error.value.problems), error.value.problems
+
+
+def test_a_postgresql_url_without_a_password_is_taken_and_the_refusal_never_shows_one(tmp_path: Path) -> None:
+    taken = config.load(write(tmp_path, '[store]\nurl = "postgresql://gw@db.example:5432/gateway"\n'))
+    assert taken.store_url == "postgresql://gw@db.example:5432/gateway"
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, '[store]\nurl = "postgresql://gw:s3cret@db/gw"\n'))
+    assert "s3cret" not in str(error.value) and "PGPASSWORD" in str(error.value)
 
 
 def test_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:

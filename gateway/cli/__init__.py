@@ -4,9 +4,9 @@ One module per command group, each registering its sub-commands with a handler:
 :mod:`~gateway.cli.validate` (`validate`, `rules`), :mod:`~gateway.cli.run`,
 :mod:`~gateway.cli.config_check`, :mod:`~gateway.cli.journal`, :mod:`~gateway.cli.status`,
 :mod:`~gateway.cli.quarantine`, :mod:`~gateway.cli.accounting` (`report`, `audit verify`,
-`trace`) and :mod:`~gateway.cli.backup`. Exit codes are defined once, in
-:mod:`~gateway.cli.common`: 0 success; 1 something was rejected, failed or waits for a person;
-2 usage, configuration or I/O error; 3 (`status`) no daemon runs.
+`trace`), :mod:`~gateway.cli.backup` and :mod:`~gateway.cli.store` (`store copy`). Exit codes are
+defined once, in :mod:`~gateway.cli.common`: 0 success; 1 something was rejected, failed or waits
+for a person; 2 usage, configuration or I/O error; 3 (`status`) no daemon runs.
 
 Command modules are imported only when their command runs, so that `validate` never loads SSH,
 file watching or scheduling.
@@ -49,6 +49,7 @@ _GROUPS = {
     "audit": "accounting",
     "trace": "accounting",
     "backup": "backup",
+    "store": "store",
 }
 
 

@@ -9,7 +9,7 @@ import os
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from gateway.bootstrap import endpoint, store_path, wire
+from gateway.bootstrap import endpoint, wire
 from gateway.cli.common import EXIT_OK, Parser
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, StoreMissingError, StoreOutdatedError
@@ -65,7 +65,7 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
     else:
         ahead = files_ahead_of_store(store, folders, ZoneInfo(config.timezone))
         if ahead:
-            problems.append(describe_refusal(ahead, str(store_path(config))))
+            problems.append(describe_refusal(ahead, wire(config).store_location()))
     if store is not None:
         try:
             configured = {client.id for client in config.clients}
@@ -87,6 +87,6 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
     out.write(
         f"{config.path}: OK (sha256 {config.sha256[:12]}); {len(config.clients)} client(s), "
         f"{len(config.sources)} source(s), delivery {config.delivery.type} to {folders.journals} on "
-        f"{config.delivery.schedule!r} ({config.timezone}), review {config.delivery.review}, store {store_path(config)}\n"
+        f"{config.delivery.schedule!r} ({config.timezone}), review {config.delivery.review}, store {wire(config).store_location()}\n"
     )
     return EXIT_OK

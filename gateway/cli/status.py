@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.adapters.folder import not_taken_reason
-from gateway.bootstrap import store_path, wire
+from gateway.bootstrap import wire
 from gateway.cli.common import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, Parser, iso
 from gateway.cli.journal import _journal_json, _masked_text
 from gateway.config import GatewayConfig
@@ -122,7 +122,7 @@ def _status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: d
     status: dict[str, Any] = {
         "config": str(config.path),
         "data_dir": str(folders.data_dir),
-        "store": str(store_path(config, data_dir=data_dir)),
+        "store": wire(config, data_dir=data_dir).store_location(),
         "store_error": None,
         "daemon": {
             "running": running,

@@ -81,7 +81,7 @@ from gateway.fsutil import (
     sha256_file,
     write_private,
 )
-from gateway.service.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FileReport, LookedAhead, ValidationSettings, validate_file
 from gateway.store import AcceptedCase, FileRecord, FileState, Judgement, file_lease_name
 from gateway.store.roles import IntakeStore
 
@@ -509,7 +509,7 @@ class Intake:
         config = self._config
         return ValidationSettings(
             today=self._clock().astimezone(_zone(config.timezone)).date(),
-            history=self._store,
+            history=LookedAhead(self._store),
             clients=config.client_orgnrs(),
             source_clients=config.source_orgnrs(source_config) if source_config else None,
             strict_sequence=config.rules.strict_sequence,

@@ -8,7 +8,8 @@ disagree about a file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,54 @@ from gateway.formats.casefile import ByteSource, CaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
 from gateway.fsutil import HashingReader, sha256_stream
 from gateway.service.spool import Spill
+from gateway.store.roles import IntakeStore
+
+#: How many cases are read ahead, and their history asked for at once, when the history is a store.
+LOOK_AHEAD = 500
+
+
+class LookedAhead:
+    """The store as the rules' :class:`History`, asked a batch of cases ahead: what the cases
+    about to be judged ask (their references' fingerprints, their claims' cases) is fetched in one
+    query each, not one per case (a round trip each to a database server). Answers are the
+    store's as of the batch's start; nothing is written while a file is judged, and the verdict's
+    commit refuses what another writer took meanwhile, as without looking ahead."""
+
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+        self._client: str | None = None
+        self._references: frozenset[str] = frozenset()
+        self._claim_references: frozenset[str] = frozenset()
+        self._fingerprints: dict[str, str] = {}
+        self._claims: dict[str, str] = {}
+
+    def ask_ahead(self, client_orgnr: str, cases: Sequence[Case]) -> None:
+        self._client = client_orgnr
+        self._references = frozenset(case.reference for case in cases if case.reference)
+        self._claim_references = frozenset(
+            claim.reference for case in cases for claim in case.claims if claim.reference
+        )
+        self._fingerprints = self._store.accepted_case_fingerprints(client_orgnr, sorted(self._references))
+        self._claims = self._store.cases_for_claim_references(client_orgnr, sorted(self._claim_references))
+
+    def receipt_for_bytes(self, sha256: str) -> str | None:
+        return self._store.receipt_for_bytes(sha256)
+
+    def receipt_for_file_id(self, client_orgnr: str, file_id: str) -> str | None:
+        return self._store.receipt_for_file_id(client_orgnr, file_id)
+
+    def last_sequence(self, client_orgnr: str) -> int | None:
+        return self._store.last_sequence(client_orgnr)
+
+    def accepted_case_fingerprint(self, client_orgnr: str, reference: str) -> str | None:
+        if client_orgnr == self._client and reference in self._references:
+            return self._fingerprints.get(reference)
+        return self._store.accepted_case_fingerprint(client_orgnr, reference)
+
+    def case_for_claim_reference(self, client_orgnr: str, claim_reference: str) -> str | None:
+        if client_orgnr == self._client and claim_reference in self._claim_references:
+            return self._claims.get(claim_reference)
+        return self._store.case_for_claim_reference(client_orgnr, claim_reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +186,22 @@ def _run_cases(
     stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None, spill: Spill | None = None
 ) -> CaseFileReader:
     reader = CaseFileReader(stream)
+    history = judge.context.history
+    ahead = LOOK_AHEAD if isinstance(history, LookedAhead) else 1
     begun = False
-    for case, schema_findings in reader.cases():
+    cases = reader.cases()
+    while batch := list(itertools.islice(cases, ahead)):
         if not begun:
             judge.begin(reader.header)
             begun = True
-        outcome = judge.judge_case(case, schema_findings)
-        if on_case is not None:
-            on_case(case, outcome)
-        if spill is not None:
-            spill.after_case(judge)
+        if isinstance(history, LookedAhead) and judge.state.client_orgnr:
+            history.ask_ahead(judge.state.client_orgnr, [case for case, _ in batch])
+        for case, schema_findings in batch:
+            outcome = judge.judge_case(case, schema_findings)
+            if on_case is not None:
+                on_case(case, outcome)
+            if spill is not None:
+                spill.after_case(judge)
     if not begun:
         judge.begin(reader.header)
     return reader

@@ -107,6 +107,12 @@ class IntakeStore(History, FileLookup, EventLog, Leases, Protocol):
     """One file's steps: ``claimed`` -> ``judged`` -> ``done`` (or ``abandoned`` before its verdict),
     and a person's dealing with a quarantined file. The rules ask it for the :class:`History`."""
 
+    # The History's case and claim lookups for many at once (the intake asks them a batch of
+    # cases ahead: one query instead of one per case): only what is found is in the answer.
+    def accepted_case_fingerprints(self, client_orgnr: str, references: Sequence[str]) -> dict[str, str]: ...
+    def cases_for_claim_references(
+        self, client_orgnr: str, claim_references: Sequence[str]
+    ) -> dict[str, str]: ...
     # Record (or find again) the file at ``path`` with these bytes and count one more attempt,
     # before any work. A claim of the same path with other bytes and no verdict is abandoned.
     def claim_file(

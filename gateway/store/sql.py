@@ -1,15 +1,15 @@
-"""The embedded store: SQLite in WAL mode, one ``BEGIN IMMEDIATE`` transaction per step.
+"""The store's SQL, written once for every backend: the schema (as migrations), every step and
+every query. Each step is one write transaction that takes the store's one write lock first, so
+that two processes (the daemon and `journal seal`, or two nodes) can never both seal or number
+the same journal, and journal numbers and the receipt chain stay one sequence.
 
-WAL lets the command line read while the daemon writes; ``BEGIN IMMEDIATE`` takes the write lock
-at the start of a step, so two processes (the daemon and `journal seal`, say) can never both seal
-or number the same journal. ``synchronous = FULL``: a committed step survives a power cut, which is
-what an auditor assumes of a receipt that says "received".
+A backend (:mod:`gateway.store.sqlite`, :mod:`gateway.store.postgres`) opens a connection that
+speaks its dialect (:class:`Connection`: how a write or a snapshot begins, streaming a query, an
+insert that returns its ids), creates or migrates the schema, and says what its driver's errors
+mean: :func:`map_driver_errors` makes sure that none leaves the store, each becomes a
+:class:`~gateway.errors.StoreError` (unavailable, conflict, missing, outdated).
 
-Read-only commands open the store with ``read_only=True``: a ``mode=ro`` connection that never
-takes the write lock, never migrates and never waits behind a writer (WAL readers do not).
-Every ``sqlite3`` error stops at this module's boundary: a lock held too long, a full disk or an
-I/O error becomes :class:`~gateway.errors.StoreUnavailableError` (the daemon pauses and retries), a
-constraint that another writer tripped becomes :class:`~gateway.errors.StoreConflictError`.
+Timestamps are ISO 8601 strings in UTC, so that they sort and compare the same in every backend.
 """
 
 from __future__ import annotations
@@ -18,27 +18,19 @@ import contextlib
 import functools
 import inspect
 import os
-import shutil
 import socket
-import sqlite3
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
 from gateway.errors import (
     StoreConflictError,
     StoreError,
-    StoreMissingError,
-    StoreOutdatedError,
-    StoreUnavailableError,
 )
-from gateway.fsutil import fsync_folder, temporary_name
 from gateway.store import (
     CaseMismatch,
     FileRecord,
@@ -51,6 +43,7 @@ from gateway.store import (
     StoredCase,
     file_lease_name,
 )
+from gateway.store.roles import LedgerReader
 
 #: Each entry migrates the schema from version N to N+1; run in order at start, never edited.
 MIGRATIONS: tuple[str, ...] = (
@@ -248,6 +241,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: Where a backend without a schema version of its own (SQLite has ``PRAGMA user_version``) keeps
+#: it: in ``meta``, under this key, which a copy of the store never carries over.
+SCHEMA_VERSION_KEY = "schema_version"
 
 #: Who holds a delivery lease when no node name is given (a command): this machine and process.
 LEASE_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -308,61 +304,48 @@ def _row_of(journal_id: str) -> int:
 #: How long a step waits for another process's write lock before the store is "unavailable".
 DEFAULT_BUSY_SECONDS = 30.0
 
+#: How many rows a step writes in one batch (one round trip to a server).
+WRITE_BATCH = 1000
+#: How many keys one lookup asks for at once (SQLite allows 999 parameters in older builds).
+LOOKUP_BATCH = 500
+
 _Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _translate(error: sqlite3.Error, path: Path) -> StoreError:
-    """A driver error as the gateway's own: what it means and what it waits for."""
-    text = str(error)
-    lowered = text.lower()
-    if isinstance(error, sqlite3.IntegrityError):
-        return StoreConflictError(f"the store {path}: another writer got there first ({text})")
-    if isinstance(error, sqlite3.ProgrammingError | sqlite3.InterfaceError):
-        return StoreError(f"the store {path}: {text}")
-    if "locked" in lowered or "busy" in lowered:
-        reason = "another process holds its write lock"
-    elif "full" in lowered:
-        reason = "the disk is full"
-    elif "readonly" in lowered or "read-only" in lowered:
-        reason = "it cannot be written (read-only file or folder)"
-    elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
-        reason = "it is damaged (restore it from a backup)"
-    elif "unable to open" in lowered:
-        reason = "it cannot be opened"
-    else:
-        reason = text
-    return StoreUnavailableError(f"the store {path} cannot be used now: {reason} ({text})")
+_Item = TypeVar("_Item")
 
 
 def _mapped(method: _Method) -> _Method:
-    """Wrap a store method so that no sqlite3 error leaves the store."""
+    """Wrap a store method so that no driver error leaves the store."""
     if inspect.isgeneratorfunction(method):
 
         @functools.wraps(method)
-        def generator(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        def generator(self: SqlStore, *args: Any, **kwargs: Any) -> Any:
             try:
                 yield from method(self, *args, **kwargs)
-            except sqlite3.Error as error:
-                raise _translate(error, self.path) from error
+            except self.driver_errors as error:
+                raise self._translate_error(error) from error
 
         return generator  # type: ignore[return-value]
 
     @functools.wraps(method)
-    def plain(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+    def plain(self: SqlStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise _translate(error, self.path) from error
+        except self.driver_errors as error:
+            raise self._translate_error(error) from error
 
     return plain  # type: ignore[return-value]
 
 
-def _map_driver_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
+_Store = TypeVar("_Store", bound="SqlStore")
+
+
+def map_driver_errors(cls: type[_Store]) -> type[_Store]:
     """Every public method of the store, and its constructor, behind :func:`_mapped`.
 
     A ``@contextmanager`` method is mapped inside: its generator (the code around ``yield``, run
     when the block is entered and left) is wrapped and the context manager made again, so that a
-    commit failing at the end of the block is mapped too."""
+    commit failing at the end of the block is mapped too. Each backend's class is decorated too:
+    its own methods (the constructor, the backup) are mapped the same way."""
     for name, member in list(vars(cls).items()):
         if not callable(member) or (name.startswith("_") and name != "__init__"):
             continue
@@ -374,134 +357,147 @@ def _map_driver_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
     return cls
 
 
-@_map_driver_errors
-class SqliteStore:
-    """The store in one SQLite file. Not shared between threads; open one per process."""
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        file_mode: int = 0o600,
-        read_only: bool = False,
-        at_rest: bool = False,
-        busy_seconds: float = DEFAULT_BUSY_SECONDS,
-        lease_holder: str = LEASE_HOLDER,
-    ) -> None:
-        """``lease_holder``: who this process is when it takes a delivery lease, "<host>:<pid>"
-        (another name only for a test that plays a second machine)."""
-        self.path = path
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A backend's connection, speaking its dialect: SQL is written once here, with ``?``
+    placeholders and what SQLite (3.35 and later) and PostgreSQL both understand (``RETURNING``,
+    ``ON CONFLICT``, ``CAST(? AS TEXT)`` where a parameter's type is not otherwise known); the
+    few things that differ are these methods."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def begin_write(self) -> None:
+        """Begin a write transaction that holds the store's one write lock until it ends: the
+        writers of every process (and node) one after the other."""
+
+    def begin_snapshot(self) -> None:
+        """Begin a read transaction: everything read inside is of one moment."""
+
+    def stream(self, sql: str, parameters: Sequence[Any] = ..., /) -> Iterator[Any]:
+        """The rows of a query as they are read, never all in memory at once."""
+
+    def insert_returning_ids(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:
+        """Run an ``INSERT ... RETURNING id`` for each row, in one batch: the new ids in order."""
+
+
+def _batches(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
+    batch: list[_Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@map_driver_errors
+class SqlStore:
+    """What every SQL store does, written once; a backend's class opens the connection (and
+    creates or migrates the schema) and maps its driver's errors. Not shared between threads;
+    open one per process."""
+
+    #: The driver's exceptions, each turned into the gateway's own by :meth:`_translate_error`.
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    _db: Connection
+
+    def __init__(self, *, location: str, read_only: bool, lease_holder: str) -> None:
+        self.location = location
         self.read_only = read_only
         self._holder = lease_holder
-        self._private: Path | None = None
-        if read_only:
-            self._db = self._connect_read_only(path, at_rest=at_rest)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Create it owner-only before SQLite does: it holds personal identity numbers.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, file_mode))
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_seconds, check_same_thread=False)
-        try:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except BaseException:
-            self._db.close()
-            raise
 
-    def _connect_read_only(self, path: Path, *, at_rest: bool) -> sqlite3.Connection:
-        """A connection that can only read: never the write lock, never a migration, never a new
-        file. WAL readers see the last commit and do not wait for a writer.
-
-        ``at_rest``: no daemon uses this store (a copy, a restored backup). Reading a WAL store
-        needs its shared-memory file, which a user who may only read cannot create; then a store
-        at rest is read as immutable, or, when it still holds a WAL of commits, from a private
-        copy of both: nothing is ever written beside the store being read."""
-        if not path.is_file():
-            raise StoreMissingError(
-                f"no store at {path}: start the daemon once (`inkasso-gateway run`) to create it"
-            )
-        try:
-            db = self._read_only(f"file:{quote(str(path))}?mode=ro")
-        except sqlite3.OperationalError:
-            if not at_rest:
-                raise
-            wal = Path(f"{path}-wal")
-            if not wal.exists() or wal.stat().st_size == 0:
-                db = self._read_only(f"file:{quote(str(path))}?mode=ro&immutable=1")
-            else:
-                self._private = Path(tempfile.mkdtemp(prefix="inkasso-gateway-store-"))
-                for suffix in ("", "-wal"):
-                    shutil.copyfile(f"{path}{suffix}", self._private / f"gateway.db{suffix}")
-                db = self._read_only(str(self._private / "gateway.db"))
-        try:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        except BaseException:
-            db.close()
-            raise
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise StoreMissingError(
-                f"the store {path} has schema version {version}, newer than this gateway ({SCHEMA_VERSION}): "
-                "upgrade the gateway"
-            )
-        if version < SCHEMA_VERSION:
-            db.close()
-            raise StoreOutdatedError(
-                f"the store {path} has schema version {version}, older than this gateway ({SCHEMA_VERSION}): "
-                "start the daemon once to migrate it (a read-only command never does)"
-            )
-        db.execute("PRAGMA query_only = ON")
-        return db
+    def _translate_error(self, error: Exception) -> StoreError:
+        raise NotImplementedError
 
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _tx(self) -> Iterator[Connection]:
+        self._db.begin_write()
         try:
             yield self._db
         except BaseException:
             # SQLite rolls back by itself after some errors (a full disk): then there is nothing left.
             if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+                with contextlib.suppress(*self.driver_errors):  # the original error is the one to report
                     self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
-    def _migrate(self) -> None:
-        with self._tx() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreMissingError(
-                    f"the store has schema version {version}, newer than this gateway knows "
-                    f"({len(MIGRATIONS)}): upgrade the gateway, do not downgrade it"
-                )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
-
-    def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @staticmethod
-    def _read_only(uri: str) -> sqlite3.Connection:
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0, check_same_thread=False)
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opening is lazy: read now
-        except BaseException:
-            db.close()
-            raise
-        return db
-
     def close(self) -> None:
         self._db.close()
-        if self._private is not None:
-            shutil.rmtree(self._private, ignore_errors=True)
+
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        """Every table and its columns, in an order in which rows can be inserted (a table
+        after those it refers to)."""
+        raise NotImplementedError
+
+    def _ids_copied(self) -> None:
+        """Rows were copied in with their ids (called inside the copy's transaction)."""
+
+    # -- copying a whole store -------------------------------------------------------------------
+
+    def holds_nothing(self) -> bool:
+        """Whether the store has no row but the backend's own notes (``meta``)."""
+        return all(
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+            for table in self.tables()
+            if table != "meta"
+        )
+
+    def copy_into(self, target: SqlStore, *, batch: int = WRITE_BATCH) -> dict[str, int]:
+        """Every row of this store, as of one moment, into ``target``, an empty store of the
+        same schema version (of any backend), with the same ids; in one transaction there, in
+        batches (memory stays flat). The rows copied, per table."""
+        if target.schema_version() != self.schema_version():
+            raise StoreError(
+                f"the store {target.location} has schema version {target.schema_version()}, "
+                f"{self.location} {self.schema_version()}: start the gateway on both first"
+            )
+        if not target.holds_nothing():
+            raise StoreConflictError(
+                f"the store {target.location} is not empty: copy only into a new, empty database"
+            )
+        copied: dict[str, int] = {}
+        try:
+            with self.snapshot(), target._tx() as db:
+                for table, columns in self.tables().items():
+                    names = ", ".join(columns)
+                    query = f"SELECT {names} FROM {table}"
+                    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+                    if table == "meta":
+                        query += f" WHERE key != '{SCHEMA_VERSION_KEY}'"
+                        insert += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                    elif "id" in columns:
+                        query += " ORDER BY id"
+                    copied[table] = 0
+                    for rows in _batches(self._db.stream(query), batch):
+                        db.executemany(insert, rows)
+                        copied[table] += len(rows)
+                target._ids_copied()
+        except target.driver_errors as error:  # this store's own are mapped around the method
+            raise target._translate_error(error) from error
+        return copied
 
     # -- History (the rules' view of earlier files) --------------------------------------------
 
@@ -545,6 +541,31 @@ class SqliteStore:
             (client_orgnr, claim_reference),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def accepted_case_fingerprints(self, client_orgnr: str, references: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _batches(dict.fromkeys(references), LOOKUP_BATCH):
+            rows = self._db.execute(
+                "SELECT reference, fingerprint FROM cases WHERE client_orgnr = ? AND withdrawn_at IS NULL "
+                f"AND reference IN ({', '.join('?' for _ in chunk)})",
+                (client_orgnr, *chunk),
+            )
+            found.update((str(reference), str(fingerprint)) for reference, fingerprint in rows)
+        return found
+
+    def cases_for_claim_references(
+        self, client_orgnr: str, claim_references: Sequence[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _batches(dict.fromkeys(claim_references), LOOKUP_BATCH):
+            rows = self._db.execute(
+                "SELECT r.claim_reference, c.reference FROM claim_references r JOIN cases c ON c.id = r.case_row "
+                "WHERE r.client_orgnr = ? AND c.withdrawn_at IS NULL "
+                f"AND r.claim_reference IN ({', '.join('?' for _ in chunk)})",
+                (client_orgnr, *chunk),
+            )
+            found.update((str(claim), str(reference)) for claim, reference in rows)
+        return found
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -626,12 +647,11 @@ class SqliteStore:
                     db, old_id, "superseded: the producer rewrote the file before its verdict", now
                 )
             if row is None:
-                cursor = db.execute(
+                (file_id,) = db.execute(
                     "INSERT INTO files (source, name, path, sha256, size, state, attempts, received_at, "
-                    "written_at, source_identity) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?)",
+                    "written_at, source_identity) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?) RETURNING id",
                     (source, name, path, sha256, size, _iso(now), _iso(written_at), identity),
-                )
-                file_id = cursor.lastrowid
+                ).fetchone()
             else:
                 file_id = row[0]
                 db.execute(
@@ -642,7 +662,7 @@ class SqliteStore:
                 db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
             )
 
-    def _drop_claim(self, db: sqlite3.Connection, file_id: int, reason: str, now: datetime) -> None:
+    def _drop_claim(self, db: Connection, file_id: int, reason: str, now: datetime) -> None:
         name = db.execute("SELECT name FROM files WHERE id = ? AND state = 'claimed'", (file_id,)).fetchone()
         if name is None:
             return
@@ -676,8 +696,10 @@ class SqliteStore:
         tidying it waits), not a new arrival. The same bytes uploaded again are another identity."""
         row = self._db.execute(
             f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ? AND path = ? AND sha256 = ? "
-            "AND state IN ('judged', 'done') AND source_identity IS ? ORDER BY id DESC LIMIT 1",
-            (source, path, sha256, identity),
+            "AND state IN ('judged', 'done') "
+            "AND (source_identity = ? OR (source_identity IS NULL AND CAST(? AS TEXT) IS NULL)) "
+            "ORDER BY id DESC LIMIT 1",
+            (source, path, sha256, identity, identity),
         ).fetchone()
         return None if row is None else self._file(row)
 
@@ -695,7 +717,7 @@ class SqliteStore:
         """The attempt was not a failure (the file was not finished): do not count it."""
         with self._tx() as db:
             db.execute(
-                "UPDATE files SET attempts = MAX(attempts - 1, 0), last_error = ? WHERE id = ? AND state = 'claimed'",
+                "UPDATE files SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ? WHERE id = ? AND state = 'claimed'",
                 (note[:2000], file_id),
             )
 
@@ -711,7 +733,7 @@ class SqliteStore:
             key.lower() if 12 <= len(key) <= 64 and all(c in "0123456789abcdefABCDEF" for c in key) else None
         )
         rows = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE name = ? OR (? IS NOT NULL AND substr(sha256, 1, ?) = ?) "
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE name = ? OR (CAST(? AS TEXT) IS NOT NULL AND substr(sha256, 1, ?) = ?) "
             "ORDER BY id",
             (key, prefix, len(key), prefix),
         )
@@ -758,33 +780,42 @@ class SqliteStore:
             if taken is not None:
                 raise StoreConflictError(f"{judgement.receipt_path} is taken by another file's receipt")
             accepted_count = 0
-            for case in judgement.accepted:
-                accepted_count += 1
+            # In batches: a file of 100,000 cases is a few hundred round trips to a server, not
+            # 200,000, and never all in memory.
+            for batch in _batches(judgement.accepted, WRITE_BATCH):
+                accepted_count += len(batch)
                 if journal_row is None:
                     raise StoreError("accepted cases without an open journal")
-                cursor = db.execute(
+                case_rows = db.insert_returning_ids(
                     "INSERT INTO cases (file_row, position, client_id, client_orgnr, reference, fingerprint, "
                     "journal_row, capital_ore, claim_count, protected, payload, payload_sha256) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        judgement.file_id,
-                        case.position,
-                        case.client_id,
-                        case.client_orgnr,
-                        case.reference,
-                        case.fingerprint,
-                        journal_row,
-                        case.capital_ore,
-                        case.claim_count,
-                        int(case.protected),
-                        case.payload,
-                        case.payload_sha256,
-                    ),
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [
+                        (
+                            judgement.file_id,
+                            case.position,
+                            case.client_id,
+                            case.client_orgnr,
+                            case.reference,
+                            case.fingerprint,
+                            journal_row,
+                            case.capital_ore,
+                            case.claim_count,
+                            int(case.protected),
+                            case.payload,
+                            case.payload_sha256,
+                        )
+                        for case in batch
+                    ],
                 )
-                case_row = cursor.lastrowid
                 db.executemany(
-                    "INSERT OR IGNORE INTO claim_references (client_orgnr, claim_reference, case_row) VALUES (?, ?, ?)",
-                    [(case.client_orgnr, reference, case_row) for reference in case.claim_references],
+                    "INSERT INTO claim_references (client_orgnr, claim_reference, case_row) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    [
+                        (case.client_orgnr, reference, case_row)
+                        for case, case_row in zip(batch, case_rows, strict=True)
+                        for reference in case.claim_references
+                    ],
                 )
             db.execute(
                 "UPDATE files SET state = 'judged', status = ?, client_orgnr = ?, file_id = ?, sequence = ?, "
@@ -841,7 +872,7 @@ class SqliteStore:
             )
 
     @staticmethod
-    def _chain_tip(db: sqlite3.Connection) -> tuple[str, int]:
+    def _chain_tip(db: Connection) -> tuple[str, int]:
         rows = dict(
             db.execute(
                 "SELECT key, value FROM meta WHERE key IN ('receipt_chain_head', 'receipt_chain_length')"
@@ -849,17 +880,17 @@ class SqliteStore:
         )
         return rows.get("receipt_chain_head", GENESIS_SHA256), int(rows.get("receipt_chain_length", "0"))
 
-    def _open_journal(self, db: sqlite3.Connection, client_id: str, now: datetime) -> int:
+    def _open_journal(self, db: Connection, client_id: str, now: datetime) -> int:
         row = db.execute(
             "SELECT id FROM journals WHERE client_id = ? AND state = 'open'", (client_id,)
         ).fetchone()
         if row is not None:
             return int(row[0])
-        cursor = db.execute(
-            "INSERT INTO journals (client_id, state, opened_at) VALUES (?, 'open', ?)", (client_id, _iso(now))
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        (row_id,) = db.execute(
+            "INSERT INTO journals (client_id, state, opened_at) VALUES (?, 'open', ?) RETURNING id",
+            (client_id, _iso(now)),
+        ).fetchone()
+        return int(row_id)
 
     def mark_done(self, file_id: int, *, final_path: str, now: datetime) -> None:
         with self._tx() as db:
@@ -897,7 +928,8 @@ class SqliteStore:
                 (_iso(now), by, resolution[:2000], file_id),
             )
             db.execute(
-                "INSERT INTO events (at, kind, subject, detail) SELECT ?, 'quarantine-resolved', name, ? FROM files WHERE id = ?",
+                "INSERT INTO events (at, kind, subject, detail) "
+                "SELECT CAST(? AS TEXT), 'quarantine-resolved', name, CAST(? AS TEXT) FROM files WHERE id = ?",
                 (_iso(now), f"by {by}: {resolution}"[:2000], file_id),
             )
         return self.file(file_id)
@@ -1029,7 +1061,7 @@ class SqliteStore:
         return self._journal_by_row(row_id)
 
     def journal_cases(self, journal_id: str) -> Iterator[JournalCase]:
-        cursor = self._db.execute(
+        cursor = self._db.stream(
             "SELECT payload FROM cases WHERE journal_row = ? AND withdrawn_at IS NULL ORDER BY id",
             (_row_of(journal_id),),
         )
@@ -1219,7 +1251,7 @@ class SqliteStore:
 
     def received_files(self, start: datetime, end: datetime) -> Iterator[ReceivedFile]:
         """Every file received in [start, end), oldest first (a cursor: a year of files is fine)."""
-        rows = self._db.execute(
+        rows = self._db.stream(
             "SELECT id, source, name, client_id, state, status, received_at, written_at, finished_at, "
             "COALESCE(case_count, 0), COALESCE(accepted_count, 0), COALESCE(rejected_count, 0), "
             "COALESCE(duplicate_count, 0), COALESCE(capital_in_ore, 0), COALESCE(accepted_capital_ore, 0), "
@@ -1244,11 +1276,12 @@ class SqliteStore:
             "SELECT f.name, f.accepted_count, COUNT(c.id), f.accepted_capital_ore, COALESCE(SUM(c.capital_ore), 0) "
             "FROM files f LEFT JOIN cases c ON c.file_row = f.id "
             "WHERE f.received_at >= ? AND f.received_at < ? AND f.state IN ('judged', 'done') "
-            "AND (? IS NULL OR f.client_orgnr = ?) GROUP BY f.id "
+            "AND (CAST(? AS TEXT) IS NULL OR f.client_orgnr = ?) GROUP BY f.id "
             "HAVING COUNT(c.id) != f.accepted_count OR COALESCE(SUM(c.capital_ore), 0) != f.accepted_capital_ore",
             (_iso(start), _iso(end), client_orgnr, client_orgnr),
         )
-        return [CaseMismatch(*row) for row in rows]
+        # PostgreSQL's SUM of a BIGINT is a NUMERIC: the figures are made ints here, once.
+        return [CaseMismatch(str(name), *(int(n) for n in figures)) for name, *figures in rows]
 
     def capital_by_state(
         self, start: datetime, end: datetime, client_id: str | None
@@ -1258,7 +1291,7 @@ class SqliteStore:
             "SELECT CASE WHEN c.withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE j.state END AS now_in, "
             "COUNT(*), SUM(c.capital_ore) FROM cases c JOIN files f ON f.id = c.file_row "
             "JOIN journals j ON j.id = c.journal_row "
-            "WHERE f.received_at >= ? AND f.received_at < ? AND (? IS NULL OR c.client_id = ?) GROUP BY now_in",
+            "WHERE f.received_at >= ? AND f.received_at < ? AND (CAST(? AS TEXT) IS NULL OR c.client_id = ?) GROUP BY now_in",
             (_iso(start), _iso(end), client_id, client_id),
         )
         return [(str(state), int(count), int(ore)) for state, count, ore in rows]
@@ -1276,7 +1309,7 @@ class SqliteStore:
         self, start: datetime, end: datetime
     ) -> Iterator[tuple[datetime, str | None, str | None, str, str, int]]:
         """(received, client id, client orgnr, code, severity, findings) per file received in [start, end)."""
-        rows = self._db.execute(
+        rows = self._db.stream(
             "SELECT f.received_at, f.client_id, f.client_orgnr, ff.code, ff.severity, ff.findings "
             "FROM file_findings ff JOIN files f ON f.id = ff.file_row "
             "WHERE f.received_at >= ? AND f.received_at < ? ORDER BY f.received_at",
@@ -1305,7 +1338,7 @@ class SqliteStore:
     def cases_awaiting_review(self, *, client_id: str | None, limit: int) -> tuple[int, list[StoredCase]]:
         """Cases in sealed journals held for a person's approval (manual review, M16): how many,
         and the first ``limit``."""
-        where = "WHERE j.state = 'sealed' AND c.withdrawn_at IS NULL AND (? IS NULL OR c.client_id = ?)"
+        where = "WHERE j.state = 'sealed' AND c.withdrawn_at IS NULL AND (CAST(? AS TEXT) IS NULL OR c.client_id = ?)"
         (count,) = self._db.execute(
             f"SELECT COUNT(*) FROM cases c JOIN journals j ON j.id = c.journal_row {where}",
             (client_id, client_id),
@@ -1318,35 +1351,17 @@ class SqliteStore:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Read everything inside as of one moment (a read transaction: WAL keeps it consistent
-        while the daemon goes on writing)."""
-        self._db.execute("BEGIN")
+        """Read everything inside as of one moment (a read transaction: consistent while the
+        daemon goes on writing)."""
+        self._db.begin_snapshot()
         try:
             yield
         finally:
             self._db.execute("COMMIT")
 
-    def backup_to(self, target: Path) -> SqliteStore:
-        """A copy of the store as of one moment at ``target``, opened to read: SQLite's online
-        backup in one step (in steps, a daemon writing meanwhile would make SQLite start over,
-        perhaps for ever), out of WAL so that the copy is one self-contained file anybody who may
-        read it can open. Written beside ``target`` owner-only and renamed over an earlier copy."""
-        temporary = temporary_name(target)
-        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        try:
-            temporary.chmod(0o600)  # whatever the umask: SQLite must be able to write it
-            copy = sqlite3.connect(temporary)
-            try:
-                self._db.backup(copy)
-                copy.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                copy.close()
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        temporary.replace(target)
-        fsync_folder(target.parent)
-        return SqliteStore(target, read_only=True, at_rest=True)
+    def backup_to(self, target: Path) -> LedgerReader:
+        """A copy of the store as of one moment at ``target`` (an SQLite file), opened to read."""
+        raise NotImplementedError
 
     def receipt_chain(self) -> Iterator[FileRecord]:
         """Every file with a committed receipt in the order of the receipt chain, oldest first.
@@ -1424,7 +1439,7 @@ class SqliteStore:
     def holder(self) -> str:
         return self._holder
 
-    def _alive(self, db: sqlite3.Connection, holder: str, now: datetime) -> bool:
+    def _alive(self, db: Connection, holder: str, now: datetime) -> bool:
         """Whether the process ``holder`` may still be working. A daemon node is alive while its
         registration is its own and its heartbeat lease runs; a command (not a node) is alive
         while its process runs on this host, and on another host is trusted until its lease ends."""
@@ -1434,13 +1449,13 @@ class SqliteStore:
             return self._alive_node(db, holder, now)
         return _holder_alive(holder)
 
-    def _stale_node(self, db: sqlite3.Connection, now: datetime) -> bool:
+    def _stale_node(self, db: Connection, now: datetime) -> bool:
         """Whether this process is a daemon node whose own lease ran out (its heartbeat stopped):
         it takes nothing new until its heartbeat renews it, since others may already have taken
         over what it held."""
         return _is_node_holder(self._holder) and not self._alive_node(db, self._holder, now)
 
-    def _alive_node(self, db: sqlite3.Connection, holder: str, now: datetime) -> bool:
+    def _alive_node(self, db: Connection, holder: str, now: datetime) -> bool:
         row = db.execute(
             "SELECT 1 FROM nodes WHERE name = ? AND holder = ? AND lease_until > ? AND stopped_at IS NULL",
             (holder.split(":")[0], holder, _iso(now)),
