@@ -34,6 +34,7 @@ from gateway.store import (
     JournalState,
     Judgement,
     ReceivedFile,
+    RunningTotals,
     StoredCase,
 )
 
@@ -214,6 +215,8 @@ class LedgerReader(TraceReader, StoreHandle, Protocol):
     def counts(self) -> dict[str, int]: ...
     def last_received(self) -> dict[str, datetime]: ...
     def meta_items(self, prefix: str) -> dict[str, str]: ...
+    # Totals since the store began (files, cases, capital, journals, delivery failures), for metrics.
+    def running_totals(self) -> RunningTotals: ...
     # A consistent copy as of one moment at ``target`` (an earlier copy there replaced), opened to read.
     def backup_to(self, target: Path) -> LedgerReader: ...
 
