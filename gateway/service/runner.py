@@ -216,7 +216,11 @@ class Daemon:
     # -- signals only set flags --------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: finishing the file in hand, then stopping", signal.Signals(signum).name)
+        log.info(
+            "received %s: finishing the file in hand, then stopping",
+            signal.Signals(signum).name,
+            extra={"event": "daemon-stopping"},
+        )
         self._watch.stopping()
         self._stop.set()
         self._wake.set()
@@ -254,6 +258,7 @@ class Daemon:
                 self.config.delivery.type,
                 self.config.delivery.schedule,
                 self.config.timezone,
+                extra={"event": "daemon-started"},
             )
             self._watch.open()
             if not self.once:
@@ -278,7 +283,7 @@ class Daemon:
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
             os.umask(previous_umask)
-            log.info("inkasso-gateway stopped")
+            log.info("inkasso-gateway stopped", extra={"event": "daemon-stopped"})
 
     def _refuse_a_store_behind_the_files(self) -> None:
         """Exit 2 (StoreBehindError) when the store knows less than the folders hold."""
