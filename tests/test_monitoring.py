@@ -145,7 +145,13 @@ def test_metrics_start_at_zero_match_the_receipts_and_survive_a_restart(tmp_path
             )
         assert scraped[("inkasso_gateway_journals", labels(client=MAIN_CLIENT[0], state="open"))] == 1
         assert scraped[("inkasso_gateway_last_file_timestamp_seconds", labels(source=OTHER_SOURCE))] > 0
-        assert scraped[("inkasso_gateway_intake_seconds_count", labels())] == 5
+        # Observed once the receipt is published, a moment after the verdict the store counts.
+        wait_for(
+            lambda: _scrape(base)[("inkasso_gateway_intake_seconds_count", labels())] == 5,
+            timeout=30,
+            what="five files in the intake histogram",
+            daemon=daemon,
+        )
         before = _store_series(scraped)
         assert gateway.status()["files"]  # `status` sees the same store
     finally:
