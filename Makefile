@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 LOCK := deploy/requirements.lock
 
-.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 postgresql systemd system-python tools screenshot
+.PHONY: run test lint typecheck bench clean sshd chromium sqlite3 postgresql systemd system-python prometheus tools screenshot
 
 $(RUNTIME): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,10 @@ typecheck: $(DEV)
 
 # Tests run real components; CI runs as root on a fresh machine, so what is missing is installed:
 # OpenSSH's sshd (SFTP), Chromium (report screenshots), sqlite3 (a store lock held by another
-# process), PostgreSQL's server (the postgres tier starts throwaway clusters with it), systemd's systemd-analyze and systemd-sysusers (the unit's checks, deploy/install.sh),
-# the system's Python with venv (deploy/install.sh builds the service's venv with it).
+# process), PostgreSQL's server (the postgres tier starts throwaway clusters with it), systemd's
+# systemd-analyze and systemd-sysusers (the unit's checks, deploy/install.sh), the system's Python
+# with venv (deploy/install.sh builds the service's venv with it), Prometheus and promtool (a real
+# Prometheus scrapes the daemon; deploy/prometheus-rules.yml is checked).
 sshd:
 	@test -x /usr/sbin/sshd || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server)
 
@@ -53,7 +55,11 @@ systemd:
 system-python:
 	@/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv)
 
-tools: sshd chromium sqlite3 postgresql systemd system-python
+# Debian's package would start its own server where systemd runs: the tests start theirs.
+prometheus:
+	@(command -v prometheus >/dev/null && command -v promtool >/dev/null) || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus)
+
+tools: sshd chromium sqlite3 postgresql systemd system-python prometheus
 
 # Every tier: `-m ""` replaces the fast-tier selection in pyproject's addopts. pytest's exit 5 (no
 # test collected) is not 0, so an empty run fails here too.

@@ -88,6 +88,21 @@ class ReportsConfig:
     path: Path | None = None
 
 
+#: Hosts that mean every interface: served there when so configured, but `config check` warns.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringConfig:
+    #: Where the daemon serves /metrics, /livez and /readyz: (host, port), exactly as configured
+    #: (no wildcard is ever chosen for the operator); None: not served.
+    listen: tuple[str, int] | None = None
+
+    @property
+    def listens_everywhere(self) -> bool:
+        return self.listen is not None and self.listen[0] in WILDCARD_HOSTS
+
+
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
     strict_sequence: bool = False
@@ -121,6 +136,7 @@ class GatewayConfig:
     delivery: DeliveryConfig
     rules: RulesConfig
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     #: [gateway] node: this daemon's name among the nodes on one store (default: the host name).
     node: str = field(default_factory=default_node_name)
 
@@ -238,7 +254,7 @@ class _Checker:
         return value
 
 
-_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports"})
+_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports", "monitoring"})
 _GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir", "node"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
@@ -252,6 +268,7 @@ _SOURCE = frozenset(
 _DELIVERY = frozenset({"type", "path", "schedule", "review"} | SFTP_KEYS)
 _RULES = frozenset({"strict_sequence", "postal_directory", "max_attachment_bytes"})
 _REPORTS = frozenset({"schedule", "path"})
+_MONITORING = frozenset({"listen"})
 
 
 def load(path: Path, *, check_schedules: bool = True) -> GatewayConfig:
@@ -357,6 +374,12 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         path=on_data_side(check.get(reports_table, "path", "reports", str, None)),
     )
 
+    monitoring_table = check.table(top.get("monitoring", {}), "monitoring", _MONITORING)
+    listen_text = check.get(monitoring_table, "listen", "monitoring", str, None)
+    monitoring = MonitoringConfig(
+        listen=None if listen_text is None else _listen_address(check, "monitoring.listen", listen_text)
+    )
+
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
     config = GatewayConfig(
@@ -373,6 +396,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         delivery=delivery,
         rules=rules,
         reports=reports,
+        monitoring=monitoring,
     )
     _check_overlaps(check, config)
     if check.problems:
@@ -534,6 +558,26 @@ def _folder_mode(check: _Checker, table: Mapping[str, Any], where: str) -> int |
         check.problem(f"{where}.mode", f"{text}: others may not have any access to an inbox of personal data")
         return None
     return mode
+
+
+def _listen_address(check: _Checker, key: str, text: str) -> tuple[str, int] | None:
+    """``host:port`` (an IPv6 address in brackets: ``[::1]:9464``) as (host, port).
+
+    >>> _listen_address(_Checker(), "k", "127.0.0.1:9464"), _listen_address(_Checker(), "k", "[::1]:9464")
+    (('127.0.0.1', 9464), ('::1', 9464))
+    """
+    host, colon, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid_host = ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
+    else:
+        valid_host = bool(host) and ":" not in host and all(c.isalnum() or c in "-." for c in host)
+    if not colon or not valid_host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        check.problem(
+            key, f'must be "host:port" (e.g. "127.0.0.1:9464", "[::1]:9464", port 1-65535), not {text!r}'
+        )
+        return None
+    return host, int(port_text)
 
 
 def _check_port(check: _Checker, table: Mapping[str, Any], where: str) -> None:

@@ -1,5 +1,10 @@
 """Logging for operations: readable lines by default, JSON lines with ``--log-format json``.
 
+A JSON line carries ``time``, ``level``, ``logger`` and ``message``, and the fields the main log
+calls give with ``extra=`` for machines to filter on instead of the sentence: ``event`` (what
+happened: ``file-claimed``, ``file-judged``, ``journal-delivered``, ...), ``file``, ``source``,
+``client``, ``sha256``, ``journal``, ``status``, ``scope`` and (with alarms) ``alarm``.
+
 Every record passes a filter that masks anything shaped like a personal identity number
 (``YYMMDD-XXXX``), whatever the code that logged it: a log line is the easiest place for one to
 leak. The same filter escapes control characters (a file name may hold a newline, and would
@@ -20,14 +25,18 @@ _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message
 
 
 class MaskIdentities(logging.Filter):
-    """Rewrites each record's message with identity numbers masked (organisation numbers stay)
-    and control characters escaped (one record, one line)."""
+    """Rewrites each record's message, and the text of each field given with ``extra=`` (a file
+    name, say), with identity numbers masked (organisation numbers stay) and control characters
+    escaped (one record, one line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_identities(display_name(message))
         if masked != message or record.args:
             record.msg, record.args = masked, None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, key, mask_identities(display_name(value)))
         return True
 
 

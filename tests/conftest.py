@@ -5,6 +5,7 @@ every test leaves the process's signal handlers and umask as it found them."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable, Generator, Iterator
 from datetime import date
@@ -88,6 +89,13 @@ def _sshd_missing() -> str | None:
     return None
 
 
+def _prometheus_missing() -> str | None:
+    missing = [tool for tool in ("prometheus", "promtool") if shutil.which(tool) is None]
+    if missing:
+        return f"{' and '.join(missing)} missing: `make prometheus` installs Debian's prometheus package"
+    return None
+
+
 def _chromium_missing() -> str | None:
     try:
         find_chromium()
@@ -108,6 +116,7 @@ TIER_NEEDS: dict[str, Callable[[], str | None]] = {
     "sshd": _sshd_missing,
     "chromium": _chromium_missing,
     "postgres": _postgres_missing,
+    "prometheus": _prometheus_missing,
 }
 
 

@@ -468,14 +468,18 @@ class Gateway:
         env.update(extra or {})
         return env
 
-    def start(self, *, env: dict[str, str] | None = None, once: bool = False) -> DaemonProcess:
-        """The daemon; with GATEWAY_TEST_FAULT in ``env``, the one with a fault planted."""
+    def start(
+        self, *, env: dict[str, str] | None = None, once: bool = False, args: Sequence[str] = ()
+    ) -> DaemonProcess:
+        """The daemon (``args``: more of its options, e.g. --log-format json); with
+        GATEWAY_TEST_FAULT in ``env``, the one with a fault planted."""
         self._runs += 1
         log = self.logs / f"daemon-{self._runs:02d}.log"
         command = _command() if FAULT_ENV not in (env or {}) else [sys.executable, str(FAULTY_GATEWAY)]
         argv = [*self.command_prefix, *command, "run", "--config", str(self.config)]
         if once:
             argv.append("--once")
+        argv += args
         with log.open("wb") as stderr:
             proc = subprocess.Popen(
                 argv, cwd=self.root, env=self.env(env), stdin=subprocess.DEVNULL,

@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.backoff import Backoff
+from gateway.monitoring.heartbeat import Heartbeat
 from gateway.service import intake as pipeline
 
 #: ``<kind>:<marker>``: a file whose name contains the marker makes the gateway exit (like a
-#: crash inside a C library), raise, or hang past its time limit.
+#: crash inside a C library), raise, or hang past its time limit; ``hang-loop:<path>``: the main
+#: loop hangs while the file at <path> exists (see :func:`hanging_heartbeat`).
 FAULT_ENV = "GATEWAY_TEST_FAULT"
 
 
@@ -35,6 +38,19 @@ def faulty(validate: Callable[..., Any], kind: str, marker: str) -> Callable[...
         return validate(path, settings, name=name, on_case=on_case)
 
     return validate_file
+
+
+def hanging_heartbeat(trigger: Path) -> type[Heartbeat]:
+    """A heartbeat whose beat blocks while ``trigger`` exists: the main loop, which beats it every
+    turn, hangs there as a loop stuck in a call would, and stops beating."""
+
+    class HangingHeartbeat(Heartbeat):
+        def beat(self, *, allowance: float | None = None) -> None:
+            while trigger.exists():
+                time.sleep(0.05)
+            super().beat(allowance=allowance)
+
+    return HangingHeartbeat
 
 
 def plant(monkeypatch: pytest.MonkeyPatch, kind: str = "raise", marker: str = "poison") -> None:

@@ -1,7 +1,9 @@
 """The gateway's command line with a fault planted from $GATEWAY_TEST_FAULT (tests only).
 
 `python tests/faulty_gateway.py run --config ...` behaves exactly like `inkasso-gateway run`,
-except that files whose name holds the marker make it exit, raise or hang (see tests/faults.py).
+except that files whose name holds the marker make it exit, raise or hang (see tests/faults.py),
+or, with ``hang-loop:<path>``, that its main loop hangs at its next heartbeat for as long as the
+file ``<path>`` exists (and goes on once it is removed).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway import monitoring
 from gateway.cli import main
 from gateway.service import intake as pipeline
-from tests.faults import FAULT_ENV, faulty
+from tests.faults import FAULT_ENV, faulty, hanging_heartbeat
 
 kind, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
-if marker:
+if kind == "hang-loop":
+    monitoring.Heartbeat = hanging_heartbeat(Path(marker))  # type: ignore[misc]
+elif marker:
     pipeline.validate_file = faulty(pipeline.validate_file, kind, marker)
 sys.exit(main())

@@ -677,6 +677,48 @@ class ReadModelContract:
         assert store.counts() == {"done:accepted": 1, "judged:rejected": 1, "claimed": 1}
         assert store.last_received() == {"erp": NOW, "sftp-in": NOW + HOUR}
 
+    def test_running_totals_count_everything_since_the_store_began(
+        self, store: Store, reader: LedgerReader
+    ) -> None:
+        empty = reader.running_totals()
+        assert (empty.files, empty.cases, empty.journals, empty.in_progress) == ({}, {}, {}, 0)
+        judge(store, "a.xml", ["C-1", "C-2"], rejected=1, status="partially-accepted")
+        judge(store, "b.xml", status="rejected", rejected=2, done=False)
+        judge(store, "c.xml", ["C-3"], source="sftp-in", client=OTHER_CLIENT, orgnr=OTHER_ORGNR)
+        claim(store, "d.xml", now=NOW + HOUR)  # in hand
+        gone = claim(store, "e.xml")
+        store.abandon_claim(gone.id, "gone", now=NOW)
+        first, other = seal(store)
+        assert store.begin_delivery(first.journal_id, now=NOW, lease_seconds=60)
+        store.record_delivery_failure(first.journal_id, "unreachable", retry_at=NOW)
+        store.log_event("delivery-retry", first.journal_id, "unreachable", now=NOW)
+        store.log_event("delivery-failed", other.journal_id, "refused", now=NOW)
+        store.log_event("delivery-retry", "a.xml", "not a journal", now=NOW)
+        store.record_journal_built(
+            other.journal_id, file_name="skv-000001.xml", sha256="e" * 64, size=1, built_at=NOW
+        )
+        assert store.begin_delivery(other.journal_id, now=NOW, lease_seconds=60)
+        store.record_delivered(other.journal_id, now=NOW + HOUR)
+        totals = reader.running_totals()
+        assert totals.files == {
+            ("erp", "partially-accepted"): 1,
+            ("erp", "rejected"): 1,
+            ("sftp-in", "accepted"): 1,
+        }
+        assert totals.cases == {
+            (CLIENT, "accepted"): 2,
+            (CLIENT, "rejected"): 3,
+            (CLIENT, "duplicate"): 0,
+            (OTHER_CLIENT, "accepted"): 1,
+            (OTHER_CLIENT, "rejected"): 0,
+            (OTHER_CLIENT, "duplicate"): 0,
+        }
+        assert totals.accepted_capital_ore == {CLIENT: 2 * CASE_ORE, OTHER_CLIENT: CASE_ORE}
+        assert totals.journals == {(CLIENT, "failed"): 1, (OTHER_CLIENT, "delivered"): 1}
+        assert totals.last_delivered == {OTHER_CLIENT: NOW + HOUR}
+        assert totals.delivery_failures == {(CLIENT, "temporary"): 1, (OTHER_CLIENT, "permanent"): 1}
+        assert totals.in_progress == 1
+
     def test_asking_for_what_is_not_there(self, store: Store) -> None:
         assert store.journal(f"{CLIENT}-j404") is None
         assert store.journal("not a journal id") is None
@@ -978,6 +1020,7 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "counts": lambda s, _: s.counts(),
     "last_received": lambda s, _: s.last_received(),
     "meta_items": lambda s, _: s.meta_items("endpoint:"),
+    "running_totals": lambda s, _: s.running_totals(),
     "backup_to": lambda s, folder: s.backup_to(folder / "copy.db"),
     "nodes": lambda s, _: s.nodes(),
     "register_node": lambda s, _: s.register_node("n", version="1", now=NOW, lease_seconds=LEASE),

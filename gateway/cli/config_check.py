@@ -31,6 +31,11 @@ def _config_check_command(config: GatewayConfig, args: argparse.Namespace, out: 
     return _config_check(config, out)
 
 
+def _address(listen: tuple[str, int]) -> str:
+    host, port = listen
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _config_check(config: GatewayConfig, out: TextIO) -> int:
     folders = Folders.from_config(config)
     problems = folders.problems(sources=config.sources)
@@ -80,6 +85,12 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
             ]
         finally:
             store.close()
+    if config.monitoring.listens_everywhere:
+        assert config.monitoring.listen is not None
+        warnings.append(
+            f"monitoring.listen {config.monitoring.listen[0]!r} serves /metrics, /livez and /readyz on every network "
+            "interface, without authentication: make sure only Prometheus can reach the port"
+        )
     if problems:
         raise ConfigError(f"{config.path}: " + "; ".join(problems), problems=problems)
     for warning in warnings:
@@ -87,6 +98,8 @@ def _config_check(config: GatewayConfig, out: TextIO) -> int:
     out.write(
         f"{config.path}: OK (sha256 {config.sha256[:12]}); {len(config.clients)} client(s), "
         f"{len(config.sources)} source(s), delivery {config.delivery.type} to {folders.journals} on "
-        f"{config.delivery.schedule!r} ({config.timezone}), review {config.delivery.review}, store {wire(config).store_location()}\n"
+        f"{config.delivery.schedule!r} ({config.timezone}), review {config.delivery.review}, store {wire(config).store_location()}"
+        + (f", monitoring on {_address(config.monitoring.listen)}" if config.monitoring.listen else "")
+        + "\n"
     )
     return EXIT_OK

@@ -16,6 +16,8 @@ from gateway.cli.common import EXIT_FAILED, EXIT_OK, Parser, iso
 from gateway.config import GatewayConfig
 from gateway.domain.identity import mask_identities, mask_identity
 from gateway.errors import ConfigError, StoreError
+from gateway.monitoring.facts import journal_json as _journal_json
+from gateway.monitoring.facts import masked_text as _masked_text
 from gateway.service.journals import JournalService
 from gateway.service.runner import utc_now
 from gateway.store import JournalRecord, JournalState
@@ -73,32 +75,8 @@ def _journal_line(record: JournalRecord) -> str:
     return line
 
 
-def _journal_json(record: JournalRecord) -> dict[str, Any]:
-    return {
-        "journal_id": record.journal_id,
-        "client": record.client_id,
-        "sequence": record.sequence,
-        "state": record.state.value,
-        "needs_review": record.needs_review,
-        "cases": record.case_count,
-        "capital": f"{record.capital_ore / 100:.2f}",
-        "sealed_at": iso(record.sealed_at),
-        "approved_by": record.approved_by,
-        "approved_at": iso(record.approved_at),
-        "file_name": record.file_name,
-        "sha256": record.sha256,
-        "delivered_at": iso(record.delivered_at),
-        "attempts": record.attempts,
-        "last_error": _masked_text(record.last_error),
-    }
-
-
 def _masked(identity: str) -> str:
     return mask_identity(identity)
-
-
-def _masked_text(text: str | None) -> str | None:
-    return None if text is None else mask_identities(text)
 
 
 def _journal(config: GatewayConfig, args: argparse.Namespace, out: TextIO) -> int:

@@ -8,10 +8,10 @@ from typing import Any, TextIO
 
 from gateway.bootstrap import wire
 from gateway.cli.common import EXIT_OK, Parser, iso
-from gateway.cli.journal import _masked_text
 from gateway.config import GatewayConfig
 from gateway.domain.identity import mask_identities
 from gateway.folders import Folders
+from gateway.monitoring.facts import masked_text as _masked_text
 from gateway.service.runner import utc_now
 
 

@@ -106,6 +106,11 @@ ORIGINAL_NAME_MAX_BYTES = 200
 ACCEPTING = ("accepted", "partially-accepted")
 
 
+def _fields(event: str, record: FileRecord) -> dict[str, object]:
+    """A file's fields on a log line, for machines reading JSON logs (the filter masks them)."""
+    return {"event": event, "file": record.name, "source": record.source, "sha256": record.sha256}
+
+
 class FileTimeoutError(Exception):
     """Processing one file took longer than the configured limit."""
 
@@ -331,6 +336,7 @@ class Intake:
                 candidate.name,
                 candidate.source,
                 received.status,
+                extra=_fields("file-tidied", received),
             )
             source.finish(candidate, accepted=received.status in ACCEPTING)
             return None
@@ -357,6 +363,7 @@ class Intake:
                     record.source,
                     record.attempts,
                     sha256[:12],
+                    extra=_fields("file-claimed", record),
                 )
             return self._judge(record, candidate, source, staged)
         except (OutputError, StoreUnavailableError, SourceError) as error:
@@ -398,7 +405,13 @@ class Intake:
         except FileUnavailableError as changed:
             # Changed or deleted in its source before its verdict: not received. A new version is
             # claimed on its own; the staged copy of this one goes.
-            log.info("file %s from %s %s: its claim is dropped", record.name, record.source, changed)
+            log.info(
+                "file %s from %s %s: its claim is dropped",
+                record.name,
+                record.source,
+                changed,
+                extra=_fields("file-abandoned", record),
+            )
             self._store.abandon_claim(record.id, str(changed), now=self._clock())
             staged.unlink(missing_ok=True)
             return None
@@ -445,6 +458,7 @@ class Intake:
             self._max_attempts,
             reason,
             exc_info=not isinstance(error, FileTimeoutError | StoreConflictError),
+            extra=_fields("file-failed", record),
         )
         if record.attempts >= self._max_attempts:
             return self.quarantine(self._store.file(record.id), source=source, candidate=candidate)
@@ -465,6 +479,7 @@ class Intake:
                 candidate.name,
                 candidate.source,
                 unavailable,
+                extra={"event": "file-waiting", "file": candidate.name, "source": candidate.source},
             )
             wait = FileWait(
                 candidate.source, candidate.name, unavailable.cause, str(unavailable), self._clock()
@@ -686,6 +701,12 @@ class Intake:
             verdict.accepted_count,
             verdict.case_count,
             receipt_path.name,
+            extra={
+                **_fields("file-judged", record),
+                "client": client_id,
+                "journal": journal_id,
+                "status": status or verdict.status.value,
+            },
         )
         self._publish_now(record.id, candidate, source)
         return IntakeResult(record.id, status or verdict.status.value, receipt_path, final_path)
@@ -913,7 +934,13 @@ class Intake:
             status="quarantined",
         )
         self._store.log_event("file-quarantined", record.name, reason, now=now)
-        log.error("file %s quarantined after %d attempts: %s", record.name, attempts, reason)
+        log.error(
+            "file %s quarantined after %d attempts: %s",
+            record.name,
+            attempts,
+            reason,
+            extra=_fields("file-quarantined", record),
+        )
         return result
 
     # -- after a crash -------------------------------------------------------------------------

@@ -129,7 +129,12 @@ class JournalService:
             and (client_ids is None or journal.client_id in client_ids)
         ]
         for journal_id, reason in refused:
-            log.warning("journal %s not sealed: %s", journal_id, reason)
+            log.warning(
+                "journal %s not sealed: %s",
+                journal_id,
+                reason,
+                extra={"event": "journal-not-sealed", "journal": journal_id},
+            )
         sealed = self._store.seal_journals(
             now=self._clock(),
             client_ids=wanted,
@@ -146,6 +151,7 @@ class JournalService:
                 record.case_count,
                 f"{record.capital_ore / 100:.2f}",
                 waiting,
+                extra={"event": "journal-sealed", "journal": record.journal_id, "client": record.client_id},
             )
         return SealResult(sealed, refused)
 
@@ -236,6 +242,7 @@ class JournalService:
                 record.journal_id,
                 record.journal_id,
                 error,
+                extra=_fields("delivery-failed", record),
             )
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
         except StoreUnavailableError:
@@ -256,16 +263,26 @@ class JournalService:
             self._store.log_event("delivery-retry", record.journal_id, str(error), now=self._clock())
             if isinstance(error, TemporaryDeliveryError | OSError):
                 log.warning(
-                    "journal %s: delivery failed, retrying in %.0f s: %s", record.journal_id, delay, error
+                    "journal %s: delivery failed, retrying in %.0f s: %s",
+                    record.journal_id,
+                    delay,
+                    error,
+                    extra=_fields("delivery-retry", record),
                 )
             else:
-                log.exception("journal %s: unexpected failure, retrying in %.0f s", record.journal_id, delay)
+                log.exception(
+                    "journal %s: unexpected failure, retrying in %.0f s",
+                    record.journal_id,
+                    delay,
+                    extra=_fields("delivery-retry", record),
+                )
             return DeliveryResult(record.journal_id, record.file_name or "", False, str(error))
         log.info(
             "journal %s delivered as %s to %s",
             record.journal_id,
             record.file_name,
             self.transport.destination,
+            extra=_fields("journal-delivered", record),
         )
         delivered = self._store.journal(record.journal_id)
         return DeliveryResult(
@@ -403,6 +420,17 @@ class JournalService:
             # Written before a crash cut the delivery short: it is kept as it is (never rewritten);
             # its own SHA-256 is what the store records.
             return sha256_file(target)
+
+
+def _fields(event: str, record: JournalRecord) -> dict[str, object]:
+    """A journal's fields on a log line, for machines reading JSON logs."""
+    return {
+        "event": event,
+        "journal": record.journal_id,
+        "client": record.client_id,
+        "file": record.file_name,
+        "sha256": record.sha256,
+    }
 
 
 def _digest(path: Path) -> tuple[str, int]:

@@ -132,6 +132,53 @@ class Parts(Protocol):
     def watcher(self, sources: list[Source], wake: threading.Event) -> Watcher: ...
 
 
+class LoopWatch(Protocol):
+    """Who watches the main loop (gateway.monitoring's Monitor: health checks, metrics, systemd).
+
+    Called from the main thread only: ``open`` once the daemon holds its data folder, ``beat``
+    every turn and before each file (``allowance``: the step ahead has a time limit of its own),
+    ``ready`` once after the first turn, ``status`` with a one-line summary each turn,
+    ``receipt_published`` with the file's last write, ``stopping`` on SIGTERM, ``close`` at the
+    end. ``max_wait``: the loop turns at least this often (None: no need)."""
+
+    def open(self) -> None: ...
+    def beat(self, *, allowance: float | None = None) -> None: ...
+    def max_wait(self) -> float | None: ...
+    def ready(self, summary: str) -> None: ...
+    def status(self, summary: str) -> None: ...
+    def receipt_published(self, written_at: datetime) -> None: ...
+    def stopping(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Unwatched:
+    """No monitor (`run --once`, tests): every call does nothing."""
+
+    def open(self) -> None:
+        pass
+
+    def beat(self, *, allowance: float | None = None) -> None:
+        pass
+
+    def max_wait(self) -> float | None:
+        return None
+
+    def ready(self, summary: str) -> None:
+        pass
+
+    def status(self, summary: str) -> None:
+        pass
+
+    def receipt_published(self, written_at: datetime) -> None:
+        pass
+
+    def stopping(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class StoreBehindError(ConfigError):
     """The store knows less than the data folder holds: refused at start (exit code 2)."""
 
@@ -144,8 +191,13 @@ class Daemon:
         *,
         once: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        watch: LoopWatch | None = None,
     ) -> None:
         self.config = config
+        self._watch: LoopWatch = watch or _Unwatched()
+        self._announced = False  # READY=1 sent
+        self._taken_since_start = 0
+        self._scanned_at: dict[str, str] = {}
         self._parts = parts
         self.once = once
         self._clock = clock
@@ -177,7 +229,12 @@ class Daemon:
     # -- signals only set flags --------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: finishing the file in hand, then stopping", signal.Signals(signum).name)
+        log.info(
+            "received %s: finishing the file in hand, then stopping",
+            signal.Signals(signum).name,
+            extra={"event": "daemon-stopping"},
+        )
+        self._watch.stopping()
         self._stop.set()
         self._wake.set()
 
@@ -216,13 +273,16 @@ class Daemon:
                 self.config.delivery.type,
                 self.config.delivery.schedule,
                 self.config.timezone,
+                extra={"event": "daemon-started"},
             )
+            self._watch.open()
             if not self.once:
                 watcher = self._parts.watcher(self._sources, self._wake)
                 watcher.start()
                 self._scheduler = self._start_scheduler()
             return self._loop()
         finally:
+            self._watch.close()
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
             self._leave()
@@ -239,7 +299,7 @@ class Daemon:
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
             os.umask(previous_umask)
-            log.info("inkasso-gateway stopped")
+            log.info("inkasso-gateway stopped", extra={"event": "daemon-stopped"})
 
     def _refuse_a_store_behind_the_files(self) -> None:
         """Exit 2 (StoreBehindError) when the store knows less than the folders hold."""
@@ -304,6 +364,7 @@ class Daemon:
                     "daemon", f"{type(error).__name__}: {error}", waits_for="the error to go away"
                 )
             self._write_state()
+            self._tell_the_watch()
             waiting = [w for w in (s.next_stable_in() for s in self._sources) if w is not None]
             if (
                 self.once
@@ -312,6 +373,9 @@ class Daemon:
             ):
                 break
             timeout = min([self.config.scan_seconds, *(w + 0.05 for w in waiting)])
+            watched = self._watch.max_wait()
+            if watched is not None:
+                timeout = min(timeout, watched)
             next_try = self.pauses.next_try_in()
             if next_try is not None:
                 timeout = min(timeout, next_try + 0.05)
@@ -515,10 +579,14 @@ class Daemon:
             return
         try:
             candidates = source.scan()
+            self._scanned_at[source.name] = self._clock().isoformat()
             for candidate in candidates:
                 if self._stop.is_set():
                     return
-                intake.process(candidate, source)
+                self._beat_before_a_file()
+                if intake.process(candidate, source) is not None:
+                    self._taken_since_start += 1
+                    self._watch.receipt_published(datetime.fromtimestamp(candidate.mtime_ns / 1e9, tz=UTC))
         except SourceError as error:
             self.pauses.failed(scope, str(error), waits_for="the source to answer again")
             return
@@ -598,6 +666,32 @@ class Daemon:
         self.pauses.succeeded("reports")
         store.set_meta(LAST_SCHEDULED_REPORT, now.isoformat())
 
+    # -- what the monitor is told ---------------------------------------------------------------
+
+    def _beat_before_a_file(self) -> None:
+        """A file may take up to the intake's own time limit; the loop counts as alive that long.
+        Once started up, a file in hand means the sources were looked at: ready."""
+        self._watch.beat(allowance=DEFAULT_FILE_TIMEOUT_SECONDS + self.config.scan_seconds)
+        if self._started_up and not self._announced:
+            self._announced = True
+            self._watch.ready(self._summary())
+
+    def _tell_the_watch(self) -> None:
+        """After each turn: a beat, READY=1 after the first turn (whatever it met: a start that
+        finds its store paused is still a start), and what the daemon is doing."""
+        self._watch.beat()
+        if not self._announced:
+            self._announced = True
+            self._watch.ready(self._summary())
+        else:
+            self._watch.status(self._summary())
+
+    def _summary(self) -> str:
+        paused = ", ".join(pause.scope for pause in self.pauses.all())
+        return f"{len(self._sources)} source(s); {self._taken_since_start} file(s) taken since start; " + (
+            f"paused: {paused}" if paused else "nothing paused"
+        )
+
     # -- what `status` reads ---------------------------------------------------------------------
 
     def _facts(self) -> dict[str, Any]:
@@ -609,6 +703,7 @@ class Daemon:
             "started_at": self._started_at.isoformat(),
             "heartbeat_at": now.isoformat(),
             "pauses": self.pauses.as_json(),
+            "sources_scanned_at": dict(self._scanned_at),
             "waiting_files": [
                 {
                     "source": wait.source,

@@ -19,7 +19,7 @@ import enum
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -249,3 +249,24 @@ class StoredCase:
     file_name: str
     withdrawn_reason: str | None
     journal_case: JournalCase
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTotals:
+    """The store's totals since it began, as monitoring reads them at every scrape (counters that
+    must survive a restart are read here, not counted in a process). Keys are ids, never people."""
+
+    #: Files with a verdict, by (source, status); abandoned and claimed files are not counted.
+    files: Mapping[tuple[str, str], int]
+    #: Cases of those files by (client id, "accepted" | "rejected" | "duplicate"); the client id
+    #: is "" for files whose client is not configured.
+    cases: Mapping[tuple[str, str], int]
+    accepted_capital_ore: Mapping[str, int]
+    #: Journals by (client id, state), where "failed" is an approved journal whose last delivery
+    #: attempt failed (it is retried, or waits for a person).
+    journals: Mapping[tuple[str, str], int]
+    last_delivered: Mapping[str, datetime]
+    #: Failed delivery attempts by (client id, "temporary" | "permanent").
+    delivery_failures: Mapping[tuple[str, str], int]
+    #: Files claimed and not yet judged.
+    in_progress: int

@@ -35,6 +35,7 @@ from gateway.store import (
     Judgement,
     NodeRecord,
     ReceivedFile,
+    RunningTotals,
     StoredCase,
 )
 
@@ -254,6 +255,8 @@ class LedgerReader(TraceReader, StoreHandle, Protocol):
     def meta_items(self, prefix: str) -> dict[str, str]: ...
     # The daemons registered on the store, by name (stopped and dead ones too).
     def nodes(self) -> list[NodeRecord]: ...
+    # Totals since the store began (files, cases, capital, journals, delivery failures), for metrics.
+    def running_totals(self) -> RunningTotals: ...
     # A consistent copy as of one moment at ``target`` (an earlier copy there replaced), opened to read.
     def backup_to(self, target: Path) -> LedgerReader: ...
 

@@ -40,6 +40,7 @@ from gateway.store import (
     Judgement,
     NodeRecord,
     ReceivedFile,
+    RunningTotals,
     StoredCase,
     file_lease_name,
 )
@@ -1587,6 +1588,60 @@ class SqlStore:
                 "UPDATE duties SET finished_at = ? WHERE duty = ? AND slot = ? AND holder = ?",
                 (_iso(now), duty, slot, self._holder),
             )
+
+    def running_totals(self) -> RunningTotals:
+        """Aggregates over the whole store, read at every scrape: one pass over files, the
+        journals, and the delivery events found through the events' subject index."""
+        with self.snapshot():
+            files = {
+                (str(source), str(status)): int(count)
+                for source, status, count in self._db.execute(
+                    "SELECT source, status, COUNT(*) FROM files WHERE state IN ('judged', 'done') "
+                    "GROUP BY source, status"
+                )
+            }
+            cases: dict[tuple[str, str], int] = {}
+            capital: dict[str, int] = {}
+            for client, accepted, rejected, duplicate, ore in self._db.execute(
+                "SELECT COALESCE(client_id, ''), SUM(COALESCE(accepted_count, 0)), "
+                "SUM(COALESCE(rejected_count, 0)), SUM(COALESCE(duplicate_count, 0)), "
+                "SUM(COALESCE(accepted_capital_ore, 0)) FROM files WHERE state IN ('judged', 'done') "
+                "GROUP BY COALESCE(client_id, '')"
+            ):
+                for outcome, count in (
+                    ("accepted", accepted),
+                    ("rejected", rejected),
+                    ("duplicate", duplicate),
+                ):
+                    cases[(str(client), outcome)] = int(count)
+                capital[str(client)] = int(ore)
+            journals: dict[tuple[str, str], int] = {}
+            delivered: dict[str, datetime] = {}
+            for client, state, count, last in self._db.execute(
+                "SELECT client_id, CASE WHEN state = 'approved' AND last_error IS NOT NULL THEN 'failed' "
+                "ELSE state END, COUNT(*), MAX(delivered_at) FROM journals GROUP BY 1, 2"
+            ):
+                journals[(str(client), str(state))] = int(count)
+                if last is not None:
+                    delivered[str(client)] = datetime.fromisoformat(str(last))
+            failures = {
+                (str(client), "permanent" if kind == "delivery-failed" else "temporary"): int(count)
+                for client, kind, count in self._db.execute(
+                    "SELECT j.client_id, e.kind, COUNT(*) FROM journals j "
+                    "JOIN events e ON e.subject = j.client_id || '-j' || CAST(j.id AS TEXT) "
+                    "WHERE e.kind IN ('delivery-failed', 'delivery-retry') GROUP BY j.client_id, e.kind"
+                )
+            }
+            (in_progress,) = self._db.execute("SELECT COUNT(*) FROM files WHERE state = 'claimed'").fetchone()
+        return RunningTotals(
+            files=files,
+            cases=cases,
+            accepted_capital_ore=capital,
+            journals=journals,
+            last_delivered=delivered,
+            delivery_failures=failures,
+            in_progress=int(in_progress),
+        )
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
