@@ -112,7 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("target: ratio at most 1.5 for the large file")
     finally:
         server.close()
-        server.clean()
     return 0
 
 

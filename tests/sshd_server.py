@@ -246,9 +246,11 @@ class SshServer:
         return "\n".join(texts)
 
     def close(self) -> None:
-        """stop() and remove the authorized_keys file kept outside the work folder."""
+        """stop(), and remove the authorized_keys file kept outside the work folder and the
+        server's own folder under the user's home."""
         self.stop()
         self.authorized_keys.unlink(missing_ok=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_sshd(workdir: Path) -> SshServer:
@@ -306,13 +308,18 @@ def start_sshd(workdir: Path) -> SshServer:
         )
     )
 
+    # A folder of its own under the user's home: test runs side by side on one machine (two
+    # checkouts, CI beside a developer) never see, take or clean each other's files.
+    root = Path(entry.pw_dir) / f"run-{uuid.uuid4().hex[:12]}"
+    root.mkdir(mode=0o755)
+    os.chown(root, entry.pw_uid, entry.pw_gid)
     server = SshServer(
         host=host,
         port=port,
         username=USERNAME,
         key_file=key_file,
         known_hosts=known_hosts,
-        root=Path(entry.pw_dir),
+        root=root,
         workdir=workdir,
         config=config,
         log_file=log_file,
@@ -331,10 +338,9 @@ def start_sshd(workdir: Path) -> SshServer:
 
 @pytest.fixture
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    """A running sshd for one test; stopped and the user's files under root removed afterwards."""
+    """A running sshd for one test; stopped and its folder under the user's home removed afterwards."""
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     try:
         yield server
     finally:
         server.close()
-        server.clean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import subprocess
 import threading
 import time
@@ -267,7 +268,7 @@ def test_the_connection_checks_the_host_key_with_reject_policy(sshd: SshServer, 
         "127.0.0.1", sshd.port, sshd.username, sshd.key_file, sshd.known_hosts, str(sshd.root)
     )
     with connect(endpoint) as sftp:
-        assert sftp.normalize(".") == str(sshd.root)
+        assert sftp.normalize(".") == pwd.getpwnam(sshd.username).pw_dir  # logged in as the user
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     with (
