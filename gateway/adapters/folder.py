@@ -56,6 +56,12 @@ class LocalFileSystem:
     log = log
     wording = Wording()
 
+    def __init__(self, *, group: int | None = None) -> None:
+        """``group``: files it writes are for another account to read through a group (receipts
+        in an ERP's receipt folder): they get this group (-1: the folder's, when it is setgid)
+        and exactly the mode asked for; None: the gateway's own, as the umask leaves them."""
+        self._group = group
+
     def describe(self, path: str) -> str:
         return path
 
@@ -85,7 +91,7 @@ class LocalFileSystem:
     def write_new(self, path: str, content: BinaryIO, *, mode: int) -> None:
         target = Path(path)
         remove_stale_temporaries(target.parent)  # what a write killed mid-copy left behind
-        copy_new(content, target, mode=mode)
+        copy_new(content, target, mode=mode, group=self._group)
 
     def rename(self, source: str, target: str) -> None:
         Path(source).rename(target)

@@ -382,8 +382,8 @@ class SftpTransport(FileSystemTransport):
     """Delivers a journal to a remote folder: temporary name, atomic rename, size check; reports
     the endpoint's last success and last error (for `status`)."""
 
-    def __init__(self, endpoint: Endpoint, *, fs: FileSystem | None = None) -> None:
-        super().__init__(fs or SftpFileSystem(endpoint), endpoint.remote_dir, kind="sftp")
+    def __init__(self, endpoint: Endpoint, *, fs: FileSystem | None = None, what: str = "journal") -> None:
+        super().__init__(fs or SftpFileSystem(endpoint), endpoint.remote_dir, kind="sftp", what=what)
         self.endpoint = endpoint
 
     @property
