@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.adapters import Source, Transport
 from gateway.adapters.folder import FolderSource, FolderTransport, LocalFileSystem
-from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
+from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpFileSystem, SftpSource, SftpTransport
 from gateway.adapters.transport import FileSystemTransport
 from gateway.adapters.watch import FolderWatcher
 from gateway.config import GatewayConfig, url_password_problem
@@ -189,7 +189,10 @@ class Wiring:
                 remote = dataclasses.replace(
                     endpoint(self.config, source=source.name), remote_dir=source.receipt_dir
                 )
-                folders[source.name] = SftpTransport(remote, what="receipt")
+                # Folders it makes there (the days') are as the server makes any: the ERP reads them.
+                folders[source.name] = SftpTransport(
+                    remote, fs=SftpFileSystem(remote, folder_mode=0o777), what="receipt"
+                )
             else:
                 group = -1 if source.group is None else grp.getgrnam(source.group).gr_gid
                 folders[source.name] = FileSystemTransport(

@@ -30,6 +30,8 @@ from gateway.bootstrap import wire
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from gateway.folders import Folders
+from gateway.monitoring.facts import status_facts
+from gateway.monitoring.health import readiness
 from gateway.service.receipts import ReceiptReturns, copies_of
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, SAMPLE_CONFIG
@@ -144,6 +146,8 @@ def test_a_local_copy_is_readable_by_the_sources_group_and_nobody_else_whatever_
     copy = folder / NAME
     assert copy.read_bytes() == local.read_bytes()
     assert (stat.S_IMODE(copy.stat().st_mode), copy.stat().st_gid) == (0o640, group)
+    day = copy.parent  # made by the gateway: the group passes through it to the receipts
+    assert (stat.S_IMODE(day.stat().st_mode), day.stat().st_gid) == (0o750, group)
     assert [p.name for p in (folder / DAY).iterdir()] == [copy.name]  # no temporary left
 
 
@@ -183,6 +187,9 @@ def test_a_copy_that_failed_is_tried_again_after_its_backoff_also_after_a_restar
     assert (result.sent, result.failed, list(result.unreachable)) == (0, 1, ["erp"])
     backlog = store.receipt_upload_backlog(limit=10)
     assert (backlog.pending, backlog.failing, backlog.oldest_queued_at) == (1, 1, NOW)
+    facts = status_facts(config_module.load(tmp_path / "gateway.toml"), now=NOW)
+    (check,) = readiness(facts, now=NOW)[1]["checks"]["receipts:backlog"]
+    assert (check["status"], check["observedValue"]) == ("warn", 1)
     clock.now = NOW + timedelta(seconds=4)
     assert returns(store, folders, server, clock).send_due().sent == 0  # not yet: 5 s
     store.close()

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import posixpath
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -104,7 +105,18 @@ class LocalFileSystem:
         fsync_folder(Path(path).parent)
 
     def mkdir(self, path: str) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        target = Path(path)
+        made = [folder for folder in (target, *target.parents) if not folder.exists()]
+        target.mkdir(parents=True, exist_ok=True)
+        if self._group is None:
+            return
+        # Folders made for another account's files (a receipt's day folder): that account must
+        # pass through them, through the group, as it reads the files (0750; setgid inherited).
+        for folder in reversed(made):
+            inherited = folder.stat().st_mode & stat.S_ISGID
+            if self._group >= 0:
+                os.chown(folder, -1, self._group)
+            folder.chmod(0o750 | inherited)
 
     def close(self) -> None:
         """Nothing to close for a local folder."""
