@@ -8,13 +8,16 @@ mock transport) the same way, without touching the services.
 
 from __future__ import annotations
 
+import dataclasses
+import grp
 import threading
 from pathlib import Path
 from typing import Any
 
 from gateway.adapters import Source, Transport
-from gateway.adapters.folder import FolderSource, FolderTransport
-from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpSource, SftpTransport
+from gateway.adapters.folder import FolderSource, FolderTransport, LocalFileSystem
+from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpFileSystem, SftpSource, SftpTransport
+from gateway.adapters.transport import FileSystemTransport
 from gateway.adapters.watch import FolderWatcher
 from gateway.config import GatewayConfig, url_password_problem
 from gateway.errors import ConfigError
@@ -27,6 +30,8 @@ from gateway.store.sqlite import SqliteStore
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIX = "postgresql://"
+#: A copy of a receipt in a sender's receipt folder: its ERP's account reads it through the group.
+RECEIPT_COPY_MODE = 0o640
 
 
 def store_path(config: GatewayConfig, *, data_dir: Path | None = None) -> Path:
@@ -170,6 +175,35 @@ class Wiring:
                     )
                 )
         return sources
+
+    def receipt_folders(self) -> dict[str, Transport]:
+        """Each source's receipt folder (``receipt_dir``), by source name, as a transport: on an
+        SFTP source's own server, or a local folder whose receipts its group may read (0640, the
+        source's ``group``, else the folder's own when it is setgid). Only a folder inside the
+        data folder is ever made."""
+        folders: dict[str, Transport] = {}
+        for source in self.config.sources:
+            if source.receipt_dir is None:
+                continue
+            if source.type == "sftp":
+                remote = dataclasses.replace(
+                    endpoint(self.config, source=source.name), remote_dir=source.receipt_dir
+                )
+                # Folders it makes there (the days') are as the server makes any: the ERP reads them.
+                folders[source.name] = SftpTransport(
+                    remote, fs=SftpFileSystem(remote, folder_mode=0o777), what="receipt"
+                )
+            else:
+                group = -1 if source.group is None else grp.getgrnam(source.group).gr_gid
+                folders[source.name] = FileSystemTransport(
+                    LocalFileSystem(group=group),
+                    source.receipt_dir,
+                    kind="folder",
+                    mode=RECEIPT_COPY_MODE,
+                    make_folder=Path(source.receipt_dir).is_relative_to(self.data_dir),
+                    what="receipt",
+                )
+        return folders
 
     def transport(self) -> Transport:
         if self.config.delivery.type == "sftp":

@@ -69,6 +69,10 @@ class SourceConfig:
     #: writes into it through the group, nobody else may. Set by the daemon at start.
     group: str | None = None
     mode: int | None = None
+    #: Where the sender gets a copy of each receipt (and of the journal receipts of its cases):
+    #: a local folder for a folder source (absolute, resolved against the data folder), a path
+    #: on the same server for an SFTP source. None: receipts stay in outbox/receipts/ only.
+    receipt_dir: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +265,7 @@ _CLIENT = frozenset({"id", "orgnr", "name"})
 _SOURCE = frozenset(
     {
         "name", "type", "path", "clients", "stable_seconds", "done_marker", "pattern", "poll_seconds", "after",
-        "group", "mode",
+        "group", "mode", "receipt_dir",
     }
     | SFTP_KEYS
 )  # fmt: skip
@@ -508,6 +512,22 @@ def _sources(
         mode = _folder_mode(check, table, where)
         if (group is not None or mode is not None) and kind != "folder":
             check.problem(f"{where}.group", "group and mode are for folder sources")
+        receipt_dir = check.get(table, "receipt_dir", where, str, None)
+        if receipt_dir is not None and kind == "sftp":
+            remote = receipt_dir.rstrip("/") or "/"
+            if not receipt_dir.startswith("/"):
+                check.problem(
+                    f"{where}.receipt_dir",
+                    f"{receipt_dir!r} must be an absolute path on the source's server (e.g. /export/inkasso/kvittenser)",
+                )
+            elif remote == str(table.get("remote_dir", "")).rstrip("/"):
+                check.problem(
+                    f"{where}.receipt_dir",
+                    f"{receipt_dir} is the source's remote_dir: receipts would be taken as case files",
+                )
+            receipt_dir = remote
+        elif receipt_dir is not None:
+            receipt_dir = str(resolve(receipt_dir))
         sources.append(
             SourceConfig(
                 name=name,
@@ -520,6 +540,7 @@ def _sources(
                 done_marker=check.get(table, "done_marker", where, str, None),
                 pattern=check.get(table, "pattern", where, str, "*"),
                 settings=settings,
+                receipt_dir=receipt_dir,
             )
         )
     return sources
@@ -605,6 +626,9 @@ def _check_overlaps(check: _Checker, config: GatewayConfig) -> None:
         if source.type == "folder" and source.path is not None:
             key = f"sources[{position}].path"
             folders.append((key, source.path))
+            if source.receipt_dir is not None:
+                # A receipt folder inside an inbox (or the inbox itself) would feed receipts back in.
+                folders.append((f"sources[{position}].receipt_dir", Path(source.receipt_dir)))
             if source.path == config.path.parent or source.path in config.path.parents:
                 check.problem(
                     key,

@@ -124,6 +124,15 @@ class Folders:
                     found.append(
                         f"sources[{position}].path: {source.path} must be readable and writable by this user"
                     )
+            if source.type == "folder" and source.receipt_dir is not None:
+                receipts = Path(source.receipt_dir)
+                if not receipts.is_dir() and not receipts.is_relative_to(self.data_dir):
+                    found.append(
+                        f"sources[{position}].receipt_dir: {receipts} does not exist (folders outside the data "
+                        "folder are never created: check the spelling, or create it)"
+                    )
+                elif receipts.exists() and not os.access(receipts, os.W_OK | os.X_OK):
+                    found.append(f"sources[{position}].receipt_dir: {receipts} must be writable by this user")
         for key, folder in (("delivery.path", self.journals), ("reports.path", self.reports)):
             if not folder.is_relative_to(self.data_dir) and not folder.is_dir():
                 found.append(

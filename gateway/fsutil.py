@@ -265,16 +265,20 @@ def write_replacing(target: Path, content: bytes, *, mode: int = 0o600) -> None:
     fsync_folder(target.parent)
 
 
-def copy_new(source: BinaryIO, target: Path, *, mode: int = 0o600) -> tuple[str, int]:
+def copy_new(
+    source: BinaryIO, target: Path, *, mode: int = 0o600, group: int | None = None
+) -> tuple[str, int]:
     """Copy what is left in ``source`` to a new file ``target`` (atomic, exclusive, durable).
 
     Returns the SHA-256 and size of what was copied. OSErrors from *reading* ``source`` are raised
     as :class:`ReadError`, so that a caller can tell a file it may not read from a folder it cannot
-    write.
+    write. ``group``: a file another account reads through its group (a receipt for the ERP): it
+    gets that group (-1: the one it was created with, a setgid folder's) and exactly ``mode``,
+    whatever the umask, before it has its name, so it is never readable by the wrong ones.
     """
     temporary = temporary_name(target)
     try:
-        size, digest = _copy_into(source, temporary, mode)
+        size, digest = _copy_into(source, temporary, mode, group)
         publish(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -300,11 +304,14 @@ class ReadError(OSError):
     """Reading the source of a copy failed (the file, not the folder written to)."""
 
 
-def _copy_into(source: BinaryIO, temporary: Path, mode: int) -> tuple[int, str]:
+def _copy_into(source: BinaryIO, temporary: Path, mode: int, group: int | None = None) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as out:
+        if group is not None:
+            os.fchown(descriptor, -1, group)
+            os.fchmod(descriptor, mode)  # after the group: chown may clear a setgid bit
         while True:
             try:
                 chunk = source.read(CHUNK_BYTES)

@@ -22,7 +22,9 @@ from gateway.service import intake as pipeline
 
 #: ``<kind>:<marker>``: a file whose name contains the marker makes the gateway exit (like a
 #: crash inside a C library), raise, or hang past its time limit; ``hang-loop:<path>``: the main
-#: loop hangs while the file at <path> exists (see :func:`hanging_heartbeat`).
+#: loop hangs while the file at <path> exists (see :func:`hanging_heartbeat`);
+#: ``exit-before-receipt-upload:<path>``: the gateway dies (as by kill -9) just before it sends
+#: a copy of a receipt to a sender's receipt folder, once, while the file at <path> exists.
 FAULT_ENV = "GATEWAY_TEST_FAULT"
 
 
@@ -51,6 +53,20 @@ def hanging_heartbeat(trigger: Path) -> type[Heartbeat]:
             super().beat(allowance=allowance)
 
     return HangingHeartbeat
+
+
+def dying_before_receipt_upload(send: Callable[..., Any], trigger: Path) -> Callable[..., Any]:
+    """``ReceiptReturns._send`` that ends the process without a word the first time it is called
+    while ``trigger`` exists: the local receipt is published and its copy queued, the sender's
+    copy not yet sent. The trigger goes first, so that the next start sends it."""
+
+    def _send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if trigger.exists():
+            trigger.unlink()
+            os._exit(70)
+        return send(self, *args, **kwargs)
+
+    return _send
 
 
 def plant(monkeypatch: pytest.MonkeyPatch, kind: str = "raise", marker: str = "poison") -> None:

@@ -45,6 +45,7 @@ from gateway.store import (
     JournalRecord,
     JournalState,
     Judgement,
+    ReceiptUpload,
     file_lease_name,
 )
 from gateway.store.roles import IntakeStore, JournalStore, LedgerReader, Store
@@ -1030,6 +1031,12 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "release_lease": lambda s, _: s.release_lease("file:erp:/in/a.xml"),
     "leased_by_others": lambda s, _: s.leased_by_others("file:", now=NOW),
     "take_duty": lambda s, _: s.take_duty("seal", "slot", now=NOW),
+    "queue_receipt_uploads": lambda s, _: s.queue_receipt_uploads([receipt_copy()], now=NOW),
+    "due_receipt_uploads": lambda s, _: s.due_receipt_uploads(now=NOW, limit=1),
+    "record_receipt_uploaded": lambda s, _: s.record_receipt_uploaded(1, now=NOW),
+    "record_receipt_upload_failure": lambda s, _: s.record_receipt_upload_failure(1, "?", retry_at=NOW),
+    "retry_refused_receipt_uploads": lambda s, _: s.retry_refused_receipt_uploads(now=NOW),
+    "receipt_upload_backlog": lambda s, _: s.receipt_upload_backlog(limit=1),
     "finish_duty": lambda s, _: s.finish_duty("seal", "slot", now=NOW),
 }
 
@@ -1043,6 +1050,64 @@ def role_methods() -> set[str]:
         for name, member in vars(role).items()
         if inspect.isfunction(member) and not name.startswith("_")
     } - {"close"}
+
+
+def receipt_copy(
+    source: str = "erp", name: str = "2026-11-25/a.xml.3033a297494b.kvittens.xml"
+) -> ReceiptUpload:
+    return ReceiptUpload(
+        source=source,
+        local_path=f"outbox/receipts/{name}",
+        name=name,
+        sha256="ab" * 32,
+        size=10,
+        subject="file:1",
+    )
+
+
+class ReceiptQueueContract:
+    def test_a_receipt_copy_is_queued_once_and_is_due_until_it_is_sent(
+        self, store: Store, reader: LedgerReader
+    ) -> None:
+        first, second = receipt_copy("erp"), receipt_copy("erp-sftp")
+        store.queue_receipt_uploads([first], now=NOW)
+        store.queue_receipt_uploads([first, second], now=NOW + HOUR)  # again, after a crash
+        due = store.due_receipt_uploads(now=NOW + HOUR, limit=10)
+        assert [(u.source, u.name, u.state, u.attempts, u.queued_at) for u in due] == [
+            ("erp", first.name, "pending", 0, NOW),
+            ("erp-sftp", second.name, "pending", 0, NOW + HOUR),
+        ]
+        assert store.due_receipt_uploads(now=NOW + HOUR, limit=1) == due[:1]
+        backlog = reader.receipt_upload_backlog(limit=10)
+        assert (backlog.pending, backlog.failing, backlog.oldest_queued_at, backlog.refused) == (
+            2,
+            0,
+            NOW,
+            [],
+        )
+        store.record_receipt_uploaded(due[1].id, now=NOW + HOUR)
+        store.queue_receipt_uploads([second], now=NOW + 2 * HOUR)  # a copy sent is never sent again
+        assert [u.source for u in store.due_receipt_uploads(now=NOW + 3 * HOUR, limit=10)] == ["erp"]
+
+    def test_a_failed_copy_waits_for_its_next_try_and_a_refused_one_for_a_person(
+        self, store: Store, reader: LedgerReader
+    ) -> None:
+        store.queue_receipt_uploads([receipt_copy()], now=NOW)
+        (upload,) = store.due_receipt_uploads(now=NOW, limit=10)
+        store.record_receipt_upload_failure(upload.id, "Connection refused", retry_at=NOW + HOUR)
+        assert store.due_receipt_uploads(now=NOW + HOUR / 2, limit=10) == []
+        (again,) = store.due_receipt_uploads(now=NOW + HOUR, limit=10)
+        assert (again.attempts, again.last_error, again.next_try) == (1, "Connection refused", NOW + HOUR)
+        assert reader.receipt_upload_backlog(limit=10).failing == 1
+        store.record_receipt_upload_failure(upload.id, "exists with other content", retry_at=None)
+        assert store.due_receipt_uploads(now=NOW + 9 * HOUR, limit=10) == []
+        backlog = reader.receipt_upload_backlog(limit=10)
+        assert backlog.pending == 0
+        assert [(u.name, u.state, u.last_error) for u in backlog.refused] == [
+            (upload.name, "refused", "exists with other content")
+        ]
+        assert store.retry_refused_receipt_uploads(now=NOW + 9 * HOUR) == 1
+        assert [u.id for u in store.due_receipt_uploads(now=NOW + 9 * HOUR, limit=10)] == [upload.id]
 
 
 class ErrorContract:
@@ -1068,7 +1133,13 @@ class ErrorContract:
 
 
 class StoreContract(
-    IntakeContract, JournalContract, ReadModelContract, BookkeepingContract, NodesContract, ErrorContract
+    IntakeContract,
+    JournalContract,
+    ReadModelContract,
+    BookkeepingContract,
+    NodesContract,
+    ReceiptQueueContract,
+    ErrorContract,
 ):
     """Everything a store does. Subclass it in a module named ``test_store_contract_<backend>.py``
     and give it the fixtures ``store``, ``second_node``, ``another_process`` and ``reader`` (see the

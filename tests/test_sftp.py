@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pwd
 import subprocess
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from gateway import cli
 from gateway import config as config_module
 from gateway.adapters.sftp import SftpSource, SftpTransport, connect
+from gateway.backoff import Backoff
 from gateway.bootstrap import wire
 from gateway.errors import PermanentDeliveryError, SourceError
 from gateway.folders import Folders
@@ -24,7 +27,11 @@ from gateway.service.journals import JournalService
 from gateway.store import JournalState
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, REPO
+from tests.daemon_harness import Gateway as Installation
+from tests.daemon_harness import tail
+from tests.faults import FAULT_ENV
 from tests.sshd_server import SshServer
+from tests.test_receipt_returns import wired_returns
 
 pytestmark = [pytest.mark.integration, pytest.mark.sshd]
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -32,7 +39,12 @@ KV = {"k": "urn:inkasso-gateway:kvittens:1"}
 
 
 def gateway_toml(
-    server: SshServer, *, after: str = "move", delivery: bool = True, known_hosts: Path | None = None
+    server: SshServer,
+    *,
+    after: str = "move",
+    delivery: bool = True,
+    known_hosts: Path | None = None,
+    receipt_dir: bool = False,
 ) -> str:
     connection = f"""
 host = "127.0.0.1"
@@ -56,6 +68,8 @@ poll_seconds = 0.1
 after = "{after}"
 {connection}
 """
+    if receipt_dir:
+        text += f'receipt_dir = "{server.root}/kvittenser"\n'
     if delivery:
         text += f'\n[delivery]\ntype = "sftp"\nremote_dir = "{server.root}/out"\n{connection}'
     return text
@@ -65,6 +79,7 @@ class Wired:
     def __init__(self, folder: Path, server: SshServer, **options: object) -> None:
         server.mkdir("in")
         server.mkdir("out")
+        server.mkdir("kvittenser")
         (folder / "gateway.toml").write_text(gateway_toml(server, **options), encoding="utf-8")  # type: ignore[arg-type]
         self.config = config_module.load(folder / "gateway.toml")
         self.folders = Folders.from_config(self.config)
@@ -422,3 +437,75 @@ def test_a_remote_name_that_is_not_utf8_is_answered_f01_and_never_hides_the_othe
     local_names = [p.name for p in wired.folders.var.rglob("*")]
     assert all(name.encode("utf-8", "surrogatepass").isascii() or name.isprintable() for name in local_names)
     assert not any("\udce5" in name for name in local_names)
+
+
+# -- receipts back to the sender's server --------------------------------------------------------
+
+
+def test_receipts_go_back_to_the_senders_server_also_after_it_was_down_while_they_were_due(
+    tmp_path: Path, sshd: SshServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wired = Wired(tmp_path, sshd, receipt_dir=True)
+    kvittenser = sshd.root / "kvittenser"
+    due_at_once = Backoff(base_seconds=0.0, max_seconds=0.0, jitter=0.0)
+    returns = wired_returns(wired.store, wired.folders, wired.config, backoff=due_at_once)
+    wired.put("good.xml", EXAMPLE.read_bytes())
+    wired.poll_until_received(1)
+    sshd.stop()
+    assert list(returns.send_due().unreachable) == ["erp-sftp"]
+    cli.main(["status", "--format", "json", "--config", str(tmp_path / "gateway.toml")])
+    backlog = json.loads(capsys.readouterr().out)["receipt_uploads"]
+    assert (backlog["pending"], backlog["failing"]) == (1, 1)
+    sshd.start()
+    assert returns.send_due().sent == 1
+    (local,) = wired.folders.receipts.glob("*/*.kvittens.xml")
+    remote = kvittenser / local.relative_to(wired.folders.receipts)
+    assert remote.read_bytes() == local.read_bytes()
+    # The journal receipt follows, so that the ERP learns which journal its cases went in.
+    journals = JournalService(
+        wired.config, wired.store, wired.folders, wire(wired.config).transport(), clock=lambda: NOW
+    )
+    journals.seal()
+    (delivered,) = journals.deliver_approved()
+    assert delivered.delivered and returns.send_due().sent == 1
+    journal_receipt = wired.folders.journal_receipts / f"{delivered.file_name}.kvittens.xml"
+    assert (kvittenser / "journals" / journal_receipt.name).read_bytes() == journal_receipt.read_bytes()
+    assert sorted(
+        p.relative_to(kvittenser).as_posix() for p in kvittenser.rglob("*") if p.is_file()
+    ) == sorted(
+        [remote.relative_to(kvittenser).as_posix(), f"journals/{journal_receipt.name}"]
+    )  # nothing half-written left beside them
+
+
+@pytest.mark.process
+def test_a_daemon_killed_between_the_local_and_the_remote_receipt_sends_it_after_its_restart(
+    tmp_path: Path, sshd: SshServer
+) -> None:
+    sshd.mkdir("in")
+    sshd.mkdir("kvittenser")
+    sftp_source = gateway_toml(sshd, delivery=False, receipt_dir=True).split("[[sources]]", 1)[1]
+    installation = Installation(
+        tmp_path / "gateway", scan_seconds=0.2, extra_config=f"\n[[sources]]{sftp_source}"
+    )
+    trigger = tmp_path / "die-before-the-upload"
+    trigger.touch()
+    target = sshd.root / "in" / "good.xml"
+    target.write_bytes(EXAMPLE.read_bytes())
+    sshd.chown(target)
+    dying = installation.start(env={FAULT_ENV: f"exit-before-receipt-upload:{trigger}"})
+    assert dying.wait(timeout=60) == 70, tail(dying.stderr())
+    (local,) = installation.receipt_paths()  # published here, and not yet there
+    remote = sshd.root / "kvittenser" / local.relative_to(installation.receipts)
+    assert not remote.exists()
+    daemon = installation.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not remote.exists():
+            assert time.monotonic() < deadline, tail(daemon.stderr())
+            time.sleep(0.1)
+        status = json.loads(installation.cli("status", "--format", "json").stdout)
+    finally:
+        assert daemon.terminate(timeout=30) == 0
+    assert remote.read_bytes() == local.read_bytes()
+    assert status["receipt_uploads"]["pending"] == 0 and status["attention"] == []
+    assert [p.name for p in remote.parent.iterdir()] == [remote.name]

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import posixpath
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -56,6 +57,12 @@ class LocalFileSystem:
     log = log
     wording = Wording()
 
+    def __init__(self, *, group: int | None = None) -> None:
+        """``group``: files it writes are for another account to read through a group (receipts
+        in an ERP's receipt folder): they get this group (-1: the folder's, when it is setgid)
+        and exactly the mode asked for; None: the gateway's own, as the umask leaves them."""
+        self._group = group
+
     def describe(self, path: str) -> str:
         return path
 
@@ -85,7 +92,7 @@ class LocalFileSystem:
     def write_new(self, path: str, content: BinaryIO, *, mode: int) -> None:
         target = Path(path)
         remove_stale_temporaries(target.parent)  # what a write killed mid-copy left behind
-        copy_new(content, target, mode=mode)
+        copy_new(content, target, mode=mode, group=self._group)
 
     def rename(self, source: str, target: str) -> None:
         Path(source).rename(target)
@@ -98,7 +105,18 @@ class LocalFileSystem:
         fsync_folder(Path(path).parent)
 
     def mkdir(self, path: str) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        target = Path(path)
+        made = [folder for folder in (target, *target.parents) if not folder.exists()]
+        target.mkdir(parents=True, exist_ok=True)
+        if self._group is None:
+            return
+        # Folders made for another account's files (a receipt's day folder): that account must
+        # pass through them, through the group, as it reads the files (0750; setgid inherited).
+        for folder in reversed(made):
+            inherited = folder.stat().st_mode & stat.S_ISGID
+            if self._group >= 0:
+                os.chown(folder, -1, self._group)
+            folder.chmod(0o750 | inherited)
 
     def close(self) -> None:
         """Nothing to close for a local folder."""

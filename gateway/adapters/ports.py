@@ -187,9 +187,9 @@ class Wording:
     taken_again: str = (
         "source %s: %s was replaced by a new version after it was taken; the new one is taken on its own"
     )
-    #: A journal's name is taken by other content: ``where`` (the target), ``theirs`` and ``ours``
-    #: (sizes).
-    not_overwritten: str = "{where} already exists with other content: the journal is not overwritten"
+    #: A journal's (or receipt's) name is taken by other content: ``where`` (the target),
+    #: ``theirs`` and ``ours`` (sizes), ``what`` ("journal", "receipt").
+    not_overwritten: str = "{where} already exists with other content: the {what} is not overwritten"
     #: A delivery that failed and is tried again: ``where`` (the target), ``folder`` (the
     #: destination), ``error`` and ``reason`` (its strerror where it has one).
     delivery_failed: str = "{where}: {reason}"

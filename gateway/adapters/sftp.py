@@ -217,9 +217,14 @@ class SftpFileSystem:
         endpoint: Endpoint,
         *,
         connect: Callable[[Endpoint], contextlib.AbstractContextManager[paramiko.SFTPClient]] = connect,
+        folder_mode: int = 0o700,
     ) -> None:
+        """``folder_mode``: of the folders it makes (the server's umask applies too): the gateway's
+        own by default (processed/, rejected/); 0o777 where others read, as the server decides
+        for files (a sender's receipt folder)."""
         self.endpoint = endpoint
         self._connect = connect
+        self._folder_mode = folder_mode
         self._session: contextlib.ExitStack | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -316,7 +321,7 @@ class SftpFileSystem:
         with self._mapped():
             sftp = self._client()
             with contextlib.suppress(OSError):  # SFTP says "failure" for a folder that is there
-                sftp.mkdir(_wire(path), 0o700)
+                sftp.mkdir(_wire(path), self._folder_mode)
 
     @staticmethod
     def _refuse_existing(sftp: paramiko.SFTPClient, path: str) -> None:
@@ -382,8 +387,8 @@ class SftpTransport(FileSystemTransport):
     """Delivers a journal to a remote folder: temporary name, atomic rename, size check; reports
     the endpoint's last success and last error (for `status`)."""
 
-    def __init__(self, endpoint: Endpoint, *, fs: FileSystem | None = None) -> None:
-        super().__init__(fs or SftpFileSystem(endpoint), endpoint.remote_dir, kind="sftp")
+    def __init__(self, endpoint: Endpoint, *, fs: FileSystem | None = None, what: str = "journal") -> None:
+        super().__init__(fs or SftpFileSystem(endpoint), endpoint.remote_dir, kind="sftp", what=what)
         self.endpoint = endpoint
 
     @property

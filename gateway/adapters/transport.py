@@ -1,7 +1,8 @@
-"""The one journal transport: a journal file delivered into a folder of any :class:`FileSystem`.
+"""The one transport: a journal file delivered into a folder of any :class:`FileSystem`, and a copy
+of a receipt into a sender's receipt folder (a source's ``receipt_dir``).
 
 Written under a temporary name and renamed into place, so the receiving system never sees half a
-journal; never over an existing file. Idempotent, so that a delivery cut short (a crash, a lost
+journal (or receipt); never over an existing file. Idempotent, so that a delivery cut short (a crash, a lost
 connection after the rename) can simply be done again: a finished file of the journal's name with
 the journal's size and every byte the same means an earlier attempt delivered it; any other file
 of that name is someone else's, never overwritten, and a person must look (a permanent error).
@@ -9,6 +10,7 @@ of that name is someone else's, never overwritten, and a person must look (a per
 
 from __future__ import annotations
 
+import posixpath
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -22,9 +24,19 @@ class FileSystemTransport:
     """Delivers journals into ``folder`` on ``fs``; ``make_folder``: create it when missing."""
 
     def __init__(
-        self, fs: FileSystem, folder: str, *, kind: str, mode: int = 0o600, make_folder: bool = False
+        self,
+        fs: FileSystem,
+        folder: str,
+        *,
+        kind: str,
+        mode: int = 0o600,
+        make_folder: bool = False,
+        what: str = "journal",
     ) -> None:
+        """``what`` the files are, as a refusal names them ("journal"; "receipt" for the copies of
+        receipts a source's sender gets back)."""
         self.fs = fs
+        self.what = what
         self.kind = kind
         self._folder = folder
         self._mode = mode
@@ -66,6 +78,13 @@ class FileSystemTransport:
     def _put(self, target: str, local: Path, *, sha256: str, size: int, where: str) -> None:
         if self._make_folder:
             self.fs.mkdir(self._folder)
+        subfolder = posixpath.dirname(target)
+        if subfolder != self._folder.rstrip("/"):
+            # A receipt goes into its day's folder inside the receipt folder, made when missing;
+            # the receipt folder itself only where the transport may make it (a misspelt remote
+            # path stays an error, FileNotFoundError, never a new folder).
+            self.fs.stat(self._folder)
+            self.fs.mkdir(subfolder)
         existing = self._existing(target)
         if existing is None:
             try:
@@ -82,7 +101,9 @@ class FileSystemTransport:
         # content (size first, then every byte); otherwise someone else's file, never overwritten.
         if not (existing.kind is Kind.FILE and existing.size == size and self._sha256(target) == sha256):
             raise PermanentDeliveryError(
-                self.fs.wording.not_overwritten.format(where=where, theirs=existing.size, ours=size)
+                self.fs.wording.not_overwritten.format(
+                    where=where, theirs=existing.size, ours=size, what=self.what
+                )
             )
 
     def _existing(self, target: str) -> Entry | None:

@@ -114,6 +114,15 @@ def _write_status(status: dict[str, Any], out: TextIO) -> None:
     if not status["journals"]:
         out.write("  none\n")
     out.write(f"journals delivered: {status['delivered_journals']}\n")
+    uploads = status["receipt_uploads"]
+    if uploads["pending"] or uploads["refused"]:
+        out.write(
+            f"receipts not yet back with their senders: {uploads['pending']} pending"
+            + (f" ({uploads['failing']} failing)" if uploads["failing"] else "")
+            + (f", oldest queued {uploads['oldest_queued_at']}" if uploads["oldest_queued_at"] else "")
+            + (f", {len(uploads['refused'])} refused" if uploads["refused"] else "")
+            + "\n"
+        )
     for name, state in status["endpoints"].items():
         out.write(
             f"sftp {name}: last success {state.get('last_success') or 'never'}"

@@ -179,6 +179,7 @@ def status_facts(config: GatewayConfig, *, data_dir: Path | None = None, now: da
         "endpoints": {},
         "nodes": [],
         "alarms": [],
+        "receipt_uploads": {"pending": 0, "failing": 0, "oldest_queued_at": None, "refused": []},
         "attention": attention,
     }
     started = time.monotonic()
@@ -277,6 +278,7 @@ def _store_facts(
                 f"{masked_text(record.last_error)}; when dealt with: `quarantine resolve {record.id} --by NAME --note TEXT`",
             }
         )
+    _receipt_upload_facts(store, status, attention)
     status["alarms"] = [
         {
             "alarm": alarm.alarm,
@@ -301,3 +303,39 @@ def _store_facts(
         }
         for name, state in endpoints.items()
     }
+
+
+#: Copies refused by a receipt folder that `status` lists one by one, at most.
+MAX_REFUSED_SHOWN = 50
+
+
+def _receipt_upload_facts(
+    store: LedgerReader, status: dict[str, Any], attention: list[dict[str, str]]
+) -> None:
+    """The copies of receipts not yet in their senders' receipt folders (a backlog while a server
+    is down), and those refused for good, which wait for a person."""
+    backlog = store.receipt_upload_backlog(limit=MAX_REFUSED_SHOWN)
+    refused = [
+        {
+            "source": upload.source,
+            "name": mask_identities(upload.name),
+            "receipt": mask_identities(upload.local_path),
+            "error": masked_text(upload.last_error),
+        }
+        for upload in backlog.refused
+    ]
+    status["receipt_uploads"] = {
+        "pending": backlog.pending,
+        "failing": backlog.failing,
+        "oldest_queued_at": iso(backlog.oldest_queued_at),
+        "refused": refused,
+    }
+    for item in refused:
+        attention.append(
+            {
+                "kind": "receipt-refused",
+                "subject": f"{item['source']}: {item['name']}",
+                "message": f"{item['error']}; remove or rename that file in the receipt folder, then restart "
+                "the gateway to send the receipt",
+            }
+        )

@@ -109,6 +109,19 @@ def readiness(facts: dict[str, Any], *, now: datetime) -> tuple[int, dict[str, A
         value=len(alarms),
         output="; ".join(f"{a['alarm']} {a['subject']}" for a in alarms) or None,
     )
+    uploads = facts.get("receipt_uploads") or {"pending": 0, "failing": 0}
+    # Copies of receipts for the senders that failed and wait for their next try (a receipt
+    # folder's server down, say): a warning, since the local receipts are out; refused ones are
+    # in attention.
+    checks["receipts:backlog"] = _check(
+        "warn" if uploads["failing"] else "pass",
+        component_type="component",
+        now=now,
+        value=uploads["pending"],
+        output=f"{uploads['failing']} failing, oldest queued {uploads['oldest_queued_at']}"
+        if uploads["failing"]
+        else None,
+    )
     checks["attention:count"] = _check(
         "warn" if attention else "pass",
         component_type="component",

@@ -81,6 +81,7 @@ from gateway.fsutil import (
     sha256_file,
     write_private,
 )
+from gateway.service.receipts import copies_of, receipt_sources
 from gateway.service.validation import FileReport, LookedAhead, ValidationSettings, validate_file
 from gateway.store import AcceptedCase, FileRecord, FileState, Judgement, file_lease_name
 from gateway.store.roles import IntakeStore
@@ -275,6 +276,7 @@ class Intake:
         # The copy being taken in, named after the node and process (nodes share var/staging).
         self._incoming = folders.staging / f"{INCOMING_PREFIX}{config.node}-{os.getpid()}"
         self._lease_seconds = lease_seconds
+        self._receipt_sources = receipt_sources(config)
 
     # -- what `status` shows --------------------------------------------------------------------
 
@@ -822,6 +824,19 @@ class Intake:
                 temporary.unlink()  # published before a crash cut the tidying short
         elif not receipt.exists():
             log.error("file %s: its receipt %s is missing after a crash", record.name, receipt)
+        if record.source in self._receipt_sources and receipt.exists():
+            # The sender's copy, queued once the receipt is out and before the file is done: a
+            # crash in between publishes again and queues again (a copy is queued once).
+            self._store.queue_receipt_uploads(
+                copies_of(
+                    self._folders,
+                    receipt,
+                    sources=[record.source],
+                    subject=f"file:{record.id}",
+                    sha256=record.receipt_sha256,
+                ),
+                now=self._clock(),
+            )
         self._place_original(record)
         source = source or self._sources.get(record.source)
         if source is not None and record.source_identity is not None:

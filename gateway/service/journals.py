@@ -56,6 +56,7 @@ from gateway.fsutil import (
     write_new,
     write_private,
 )
+from gateway.service.receipts import copies_of, receipt_sources
 from gateway.store import JournalRecord, JournalState
 from gateway.store.roles import JournalStore
 
@@ -108,6 +109,7 @@ class JournalService:
         self._clock = clock
         self._file_mode = file_mode
         self._clients = {client.id: client for client in config.clients}
+        self._receipt_sources = receipt_sources(config)
 
     def seal(self, client_ids: Sequence[str] | None = None) -> SealResult:
         """Seal the open journals with cases (of these clients, else every configured client).
@@ -231,6 +233,7 @@ class JournalService:
             assert record.file_name is not None and record.sha256 is not None and record.size is not None
             delivery = self.transport.deliver(record.file_name, local, sha256=record.sha256, size=record.size)
             receipt_sha256 = self._write_receipt(record, delivery)
+            self._queue_receipt_copies(record, receipt_sha256)
             self._store.record_delivered(record.journal_id, now=self._clock(), receipt_sha256=receipt_sha256)
         except PermanentDeliveryError as error:
             self._store.record_delivery_failure(
@@ -388,6 +391,27 @@ class JournalService:
                             shutil.copyfileobj(source, member, 1024 * 1024)
             out.flush()
             os.fsync(out.fileno())
+
+    def _queue_receipt_copies(self, record: JournalRecord, receipt_sha256: str) -> None:
+        """A copy of the journal receipt for every source that sent a case in the journal and gets
+        its receipts back, so that its ERP learns which of its cases went in which journal.
+        Queued before the journal is recorded delivered: a crash in between delivers again
+        (idempotent) and queues again (a copy is queued once)."""
+        wanted = self._receipt_sources & {f.source for f in self._store.files_of_journal(record.journal_id)}
+        if not wanted:
+            return
+        assert record.file_name is not None
+        receipt = self._folders.journal_receipts / f"{record.file_name}.kvittens.xml"
+        self._store.queue_receipt_uploads(
+            copies_of(
+                self._folders,
+                receipt,
+                sources=wanted,
+                subject=f"journal:{record.journal_id}",
+                sha256=receipt_sha256,
+            ),
+            now=self._clock(),
+        )
 
     def _write_receipt(self, record: JournalRecord, delivery: Delivery) -> str:
         """Write the journal receipt; return its SHA-256 (kept in the store for `audit verify`)."""

@@ -38,6 +38,7 @@ from gateway.service.intake import DEFAULT_FILE_TIMEOUT_SECONDS, Intake, output_
 from gateway.service.intake import DEFAULT_LEASE_SECONDS as NODE_LEASE_SECONDS
 from gateway.service.journals import JournalService
 from gateway.service.pauses import Pauses
+from gateway.service.receipts import ReceiptReturns
 from gateway.service.runstate import RunState, lock_path, state_path
 from gateway.store import node_holder
 from gateway.store.roles import Bookkeeping, LedgerReader, Nodes, Store
@@ -129,6 +130,8 @@ class Parts(Protocol):
 
     def transport(self) -> Transport: ...
 
+    def receipt_folders(self) -> dict[str, Transport]: ...
+
     def watcher(self, sources: list[Source], wake: threading.Event) -> Watcher: ...
 
 
@@ -212,6 +215,7 @@ class Daemon:
         self._store: Store | None = None
         self._intake: Intake | None = None
         self._journals: JournalService | None = None
+        self._returns: ReceiptReturns | None = None
         self._sources: list[Source] = []
         self._started_up = False
         self._behind_checked = False
@@ -407,6 +411,7 @@ class Daemon:
         if self._stop.is_set():
             return
         self._seal_and_deliver(self._journals, store)
+        self._return_receipts()
         if self._report_requested.is_set() and not self.pauses.blocked("reports"):
             self._write_daily_report(store)
         # The store's pause ends only after a round of real work went through: a probe alone
@@ -436,6 +441,13 @@ class Daemon:
                     self._parts.transport(),
                     clock=self._clock,
                 )
+                self._returns = ReceiptReturns(
+                    self._store,
+                    self.folders,
+                    self._parts.receipt_folders(),
+                    clock=self._clock,
+                    lease_seconds=NODE_LEASE_SECONDS,
+                )
             elif self.pauses.paused("store") is not None:
                 self._store.probe(now=self._clock())
         except StoreUnavailableError as error:
@@ -458,6 +470,8 @@ class Daemon:
             recovered = self._intake.recover()
             if recovered:
                 log.info("finished %d file(s) that a previous run had committed", recovered)
+            if self._returns is not None and self._returns.retry_refused():
+                log.info("receipts refused by their senders' receipt folders are tried again")
             if self._missed(store, LAST_SCHEDULED_SEAL, self.config.delivery.schedule):
                 log.info("a scheduled seal was missed while the gateway was stopped: sealing now")
                 self._seal_requested.set()
@@ -625,6 +639,23 @@ class Daemon:
         elif not failed:
             self.pauses.succeeded("delivery")
         self._record_endpoint(store, journals.transport)
+
+    def _return_receipts(self) -> None:
+        """Send the copies of receipts that are due to their senders' receipt folders. An SFTP
+        source's server is one endpoint: while the source is paused (its server does not answer)
+        its copies wait, and a copy that finds the server gone pauses the source."""
+        if self._returns is None or not self._returns.destinations:
+            return
+        sftp = {source.name for source in self.config.sources if source.type == "sftp"}
+        waiting = {name for name in sftp if self.pauses.paused(f"source:{name}") is not None}
+        try:
+            result = self._returns.send_due(unreachable=waiting)
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return
+        for name, cause in result.unreachable.items():
+            if name in sftp:
+                self.pauses.failed(f"source:{name}", cause, waits_for="the source to answer again")
 
     def _write_daily_report(self, store: Store) -> None:
         """The scheduled report: the whole of the previous day in the gateway's zone (and the days

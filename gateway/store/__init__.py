@@ -270,3 +270,39 @@ class RunningTotals:
     delivery_failures: Mapping[tuple[str, str], int]
     #: Files claimed and not yet judged.
     in_progress: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpload:
+    """A copy of a receipt owed to the receipt folder of the source that sent the file (or, for a
+    journal receipt, of every source that sent a case in the journal). The local receipt is the
+    truth; the copy is queued once it is published and sent until it is there."""
+
+    source: str
+    #: The published receipt, as the store records paths (relative to the data folder).
+    local_path: str
+    #: Where it goes in the source's receipt folder: the receipt's path under outbox/receipts/
+    #: ("<day>/<name>" or "journals/<name>"), so that a name is as unique there as it is here.
+    name: str
+    sha256: str
+    size: int
+    #: What the receipt is of: "file:<id>" or "journal:<journal id>".
+    subject: str
+    id: int = 0
+    state: str = "pending"  # pending | done | refused (another file has its name: a person looks)
+    attempts: int = 0
+    queued_at: datetime | None = None
+    next_try: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptBacklog:
+    """Copies of receipts not yet in their sources' receipt folders, for `status`."""
+
+    pending: int
+    oldest_queued_at: datetime | None
+    #: Pending copies whose last try failed (the rest have not been tried yet).
+    failing: int
+    #: Refused for good: another file has the name there; never overwritten.
+    refused: list[ReceiptUpload]

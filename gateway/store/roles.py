@@ -34,6 +34,8 @@ from gateway.store import (
     JournalState,
     Judgement,
     NodeRecord,
+    ReceiptBacklog,
+    ReceiptUpload,
     ReceivedFile,
     RunningTotals,
     StoredCase,
@@ -104,7 +106,24 @@ class Nodes(Leases, StoreHandle, Protocol):
     def finish_duty(self, duty: str, slot: str, *, now: datetime) -> None: ...
 
 
-class IntakeStore(History, FileLookup, EventLog, Leases, Protocol):
+class ReceiptQueue(Leases, Protocol):
+    """Copies of receipts owed to the senders' receipt folders (a source's ``receipt_dir``):
+    queued once the local receipt is published (again after a crash: a copy already queued for
+    the same source and name stays as it is), sent by the daemon under a lease (one node sends a
+    copy), tried again at ``retry_at`` after a failure, or refused for good (``retry_at`` None)."""
+
+    def queue_receipt_uploads(self, uploads: Sequence[ReceiptUpload], *, now: datetime) -> None: ...
+    # Pending copies whose time has come, the longest waiting first.
+    def due_receipt_uploads(self, *, now: datetime, limit: int) -> list[ReceiptUpload]: ...
+    def record_receipt_uploaded(self, upload_id: int, *, now: datetime) -> None: ...
+    def record_receipt_upload_failure(
+        self, upload_id: int, error: str, *, retry_at: datetime | None
+    ) -> None: ...
+    # Refused copies due again (at a start: a person may have cleared the name); how many.
+    def retry_refused_receipt_uploads(self, *, now: datetime) -> int: ...
+
+
+class IntakeStore(History, FileLookup, EventLog, ReceiptQueue, Protocol):
     """One file's steps: ``claimed`` -> ``judged`` -> ``done`` (or ``abandoned`` before its verdict),
     and a person's dealing with a quarantined file. The rules ask it for the :class:`History`."""
 
@@ -150,7 +169,7 @@ class IntakeStore(History, FileLookup, EventLog, Leases, Protocol):
     def resolve_quarantined(self, file_id: int, *, by: str, resolution: str, now: datetime) -> FileRecord: ...
 
 
-class JournalStore(JournalLookup, EventLog, Protocol):
+class JournalStore(JournalLookup, EventLog, ReceiptQueue, Protocol):
     """A journal's steps: ``open`` -> ``sealed`` (numbered; waits for a person when reviewed) ->
     ``approved`` -> ``delivered``, under a lease so that one process delivers it."""
 
@@ -179,6 +198,8 @@ class JournalStore(JournalLookup, EventLog, Protocol):
     def record_delivery_failure(self, journal_id: str, error: str, *, retry_at: datetime) -> None: ...
     # A person asked to send now: forget the backoff (the attempt still takes the lease).
     def release_delivery_lease(self, journal_id: str) -> None: ...
+    # The files whose cases are in the journal (their sources get a copy of its receipt).
+    def files_of_journal(self, journal_id: str) -> list[FileRecord]: ...
     # Once: a journal delivered already keeps its first delivery.
     def record_delivered(
         self, journal_id: str, *, now: datetime, receipt_sha256: str | None = None
@@ -257,6 +278,8 @@ class LedgerReader(TraceReader, StoreHandle, Protocol):
     def nodes(self) -> list[NodeRecord]: ...
     # Totals since the store began (files, cases, capital, journals, delivery failures), for metrics.
     def running_totals(self) -> RunningTotals: ...
+    # Copies of receipts not yet in their senders' receipt folders; the first ``limit`` refused.
+    def receipt_upload_backlog(self, *, limit: int) -> ReceiptBacklog: ...
     # A consistent copy as of one moment at ``target`` (an earlier copy there replaced), opened to read.
     def backup_to(self, target: Path) -> LedgerReader: ...
 

@@ -39,6 +39,8 @@ from gateway.store import (
     JournalState,
     Judgement,
     NodeRecord,
+    ReceiptBacklog,
+    ReceiptUpload,
     ReceivedFile,
     RunningTotals,
     StoredCase,
@@ -239,6 +241,28 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at TEXT,
         PRIMARY KEY (duty, slot)
     )
+    """,
+    # 9 (after the alarms'): copies of receipts owed to the senders' receipt folders (a source's
+    # receipt_dir), queued once the local receipt is published and sent until they are there; a
+    # copy refused for good (another file has its name there) waits for a person.
+    """
+    CREATE TABLE receipt_uploads (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        local_path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        queued_at TEXT NOT NULL,
+        next_try TEXT NOT NULL,
+        last_error TEXT,
+        done_at TEXT
+    );
+    CREATE UNIQUE INDEX receipt_uploads_name ON receipt_uploads(source, name);
+    CREATE INDEX receipt_uploads_due ON receipt_uploads(state, next_try)
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1641,6 +1665,103 @@ class SqlStore:
             last_delivered=delivered,
             delivery_failures=failures,
             in_progress=int(in_progress),
+        )
+
+    # -- copies of receipts for their senders -------------------------------------------------
+
+    _UPLOAD_COLUMNS = "id, source, local_path, name, sha256, size, subject, state, attempts, queued_at, next_try, last_error"
+
+    @staticmethod
+    def _upload(row: Sequence[Any]) -> ReceiptUpload:
+        id_, source, local_path, name, sha256, size, subject, state, attempts, queued, next_try, error = row
+        return ReceiptUpload(
+            id=int(id_),
+            source=str(source),
+            local_path=str(local_path),
+            name=str(name),
+            sha256=str(sha256),
+            size=int(size),
+            subject=str(subject),
+            state=str(state),
+            attempts=int(attempts),
+            queued_at=_moment(str(queued)),
+            next_try=_moment(str(next_try)),
+            last_error=None if error is None else str(error),
+        )
+
+    def queue_receipt_uploads(self, uploads: Sequence[ReceiptUpload], *, now: datetime) -> None:
+        """Queue copies, due now; one already queued for the same source and name stays as it is
+        (queuing is repeated when a crash cut publishing short)."""
+        if not uploads:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO receipt_uploads (source, local_path, name, sha256, size, subject, state, "
+                "queued_at, next_try) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+                "ON CONFLICT (source, name) DO NOTHING",
+                [
+                    (u.source, u.local_path, u.name, u.sha256, u.size, u.subject, _iso(now), _iso(now))
+                    for u in uploads
+                ],
+            )
+
+    def due_receipt_uploads(self, *, now: datetime, limit: int) -> list[ReceiptUpload]:
+        rows = self._db.execute(
+            f"SELECT {self._UPLOAD_COLUMNS} FROM receipt_uploads WHERE state = 'pending' AND next_try <= ? "
+            "ORDER BY next_try, id LIMIT ?",
+            (_iso(now), limit),
+        ).fetchall()
+        return [self._upload(row) for row in rows]
+
+    def record_receipt_uploaded(self, upload_id: int, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE receipt_uploads SET state = 'done', attempts = attempts + 1, done_at = ?, "
+                "last_error = NULL WHERE id = ? AND state = 'pending'",
+                (_iso(now), upload_id),
+            )
+
+    def record_receipt_upload_failure(self, upload_id: int, error: str, *, retry_at: datetime | None) -> None:
+        """Tried again at ``retry_at``; None: refused for good (it waits for a person)."""
+        with self._tx() as db:
+            if retry_at is None:
+                db.execute(
+                    "UPDATE receipt_uploads SET state = 'refused', attempts = attempts + 1, last_error = ? "
+                    "WHERE id = ? AND state = 'pending'",
+                    (error[:2000], upload_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE receipt_uploads SET attempts = attempts + 1, last_error = ?, next_try = ? "
+                    "WHERE id = ? AND state = 'pending'",
+                    (error[:2000], _iso(retry_at), upload_id),
+                )
+
+    def retry_refused_receipt_uploads(self, *, now: datetime) -> int:
+        """Refused copies are due again (a daemon's start: a person may have cleared the name)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE receipt_uploads SET state = 'pending', next_try = ? WHERE state = 'refused'",
+                (_iso(now),),
+            )
+            return int(cursor.rowcount)
+
+    def receipt_upload_backlog(self, *, limit: int) -> ReceiptBacklog:
+        pending, oldest, failing = self._db.execute(
+            "SELECT COUNT(*), MIN(queued_at), COUNT(last_error) FROM receipt_uploads WHERE state = 'pending'"
+        ).fetchone()
+        refused = [
+            self._upload(row)
+            for row in self._db.execute(
+                f"SELECT {self._UPLOAD_COLUMNS} FROM receipt_uploads WHERE state = 'refused' ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        ]
+        return ReceiptBacklog(
+            pending=int(pending),
+            oldest_queued_at=_moment(None if oldest is None else str(oldest)),
+            failing=int(failing),
+            refused=refused,
         )
 
     def get_meta(self, key: str) -> str | None:
