@@ -33,8 +33,8 @@ KV = {"k": "urn:inkasso-gateway:kvittens:1"}
 class Gateway:
     """The daemon's parts wired as `run` wires them, minus the loop."""
 
-    def __init__(self, folder: Path) -> None:
-        (folder / "gateway.toml").write_text(CONFIG, encoding="utf-8")
+    def __init__(self, folder: Path, config: str = CONFIG) -> None:
+        (folder / "gateway.toml").write_text(config, encoding="utf-8")
         self.config: GatewayConfig = config_module.load(folder / "gateway.toml")
         self.folders = Folders.from_config(self.config)
         self.folders.ensure(sources=self.config.sources)

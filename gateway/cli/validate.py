@@ -23,8 +23,8 @@ from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
 from gateway.errors import InputError
-from gateway.fsutil import is_temporary_name
 from gateway.formats.casecsv import CsvMapping, MappingError, load_mapping
+from gateway.fsutil import is_temporary_name
 from gateway.service.validation import FORMATS, FileReport, ValidationSettings, validate_file
 
 CASE_FILE_SUFFIXES = (".xml", ".zip", ".json", ".csv")

@@ -176,7 +176,9 @@ def load_mapping(path: Path) -> CsvMapping:
     for key, template in templates.items():
         for variable in _TEMPLATE.findall(template):
             if variable not in known:
-                problems.append(f"file.{key}: {{{variable}}} is neither name, stem nor a group of file_name_pattern")
+                problems.append(
+                    f"file.{key}: {{{variable}}} is neither name, stem nor a group of file_name_pattern"
+                )
     case = _fields(_table(raw, "case", problems), CASE_FIELDS, "case", problems)
     debtor_tables = raw.get("debtor", [])
     if isinstance(debtor_tables, dict):
@@ -200,7 +202,9 @@ def load_mapping(path: Path) -> CsvMapping:
     if case_key is None and "ArendeReferens" in case:
         case_key = case["ArendeReferens"].column
     if not isinstance(case_key, str) or not case_key:
-        problems.append("csv.case_key: the column that groups rows into cases (default: ArendeReferens's column)")
+        problems.append(
+            "csv.case_key: the column that groups rows into cases (default: ArendeReferens's column)"
+        )
         case_key = ""
     if problems:
         raise MappingError([f"{path.name}: {problem}" for problem in problems])
@@ -436,11 +440,15 @@ class CsvCaseFileReader:
             )
 
     def _rows(self, mapping: CsvMapping) -> Iterator[_Row]:
-        reader = csv.reader(self._lines(mapping), delimiter=mapping.delimiter, quotechar=mapping.quote, strict=True)
+        reader = csv.reader(
+            self._lines(mapping), delimiter=mapping.delimiter, quotechar=mapping.quote, strict=True
+        )
         try:
             header = next(reader, None)
             if header is None:
-                raise _StopReadingError(_file_finding("F11", "/", None, "Filen är tom.", "The file is empty."))
+                raise _StopReadingError(
+                    _file_finding("F11", "/", None, "Filen är tom.", "The file is empty.")
+                )
             names = [name.strip() for name in header]
             self._check_header(mapping, names)
             count = 0
@@ -549,7 +557,11 @@ class CsvCaseFileReader:
             self._field(builder, case, mapping, mapping.case, name, first)
         for debtor in mapping.debtors:
             identity = debtor["Identitet"]
-            if identity.column and not first.cells[identity.column].strip() and debtor is not mapping.debtors[0]:
+            if (
+                identity.column
+                and not first.cells[identity.column].strip()
+                and debtor is not mapping.debtors[0]
+            ):
                 continue  # a co-debtor's columns left empty: no second debtor in this case
             self._debtor(builder, case, mapping, debtor, first)
         for row in rows:
@@ -569,7 +581,9 @@ class CsvCaseFileReader:
         debtor = builder.element(case, "Motpart", Spot(f"/rad/{row.line}", row.line))
         kind = self._field(builder, debtor, mapping, fields, "Typ", row)
         self._field(builder, debtor, mapping, fields, "Identitet", row)
-        person_fields = [f for f in fields if f.startswith("Person/") and self._value(mapping, fields, f, row)]
+        person_fields = [
+            f for f in fields if f.startswith("Person/") and self._value(mapping, fields, f, row)
+        ]
         company = self._value(mapping, fields, "Foretag/Firma", row)
         if kind == "Foretag" or (kind != "Privat" and company and not person_fields):
             block = builder.element(debtor, "Foretag", Spot(f"/rad/{row.line}", row.line))
@@ -577,11 +591,15 @@ class CsvCaseFileReader:
         else:
             block = builder.element(debtor, "Person", Spot(f"/rad/{row.line}", row.line))
             for name in ("Fornamn", "Tilltalsnamn", "Efternamn", "Firma"):
-                self._field(builder, block, mapping, fields, f"Person/{name}", row, always=name == "Efternamn")
+                self._field(
+                    builder, block, mapping, fields, f"Person/{name}", row, always=name == "Efternamn"
+                )
         if any(f.startswith("Adress/") and self._value(mapping, fields, f, row) for f in fields):
             address = builder.element(debtor, "Adress", Spot(f"/rad/{row.line}", row.line))
             for name in ("Utdelningsadress", "CoAdress", "Postnummer", "Postort", "Land"):
-                self._field(builder, address, mapping, fields, f"Adress/{name}", row, always=name == "Postnummer")
+                self._field(
+                    builder, address, mapping, fields, f"Adress/{name}", row, always=name == "Postnummer"
+                )
         for name in ("Telefon", "Epost", "SkyddadePersonuppgifter"):
             self._field(builder, debtor, mapping, fields, name, row)
 
@@ -589,9 +607,19 @@ class CsvCaseFileReader:
         fields = mapping.claim
         claim = builder.element(case, "Fordran", Spot(f"/rad/{row.line}", row.line))
         for name in ("Fakturanummer", "Diarienummer", "FordranAvser", "Fakturadatum", "Forfallodatum"):
-            self._field(builder, claim, mapping, fields, name, row, always=name != "Fakturanummer" and name != "Diarienummer")
+            self._field(
+                builder,
+                claim,
+                mapping,
+                fields,
+                name,
+                row,
+                always=name != "Fakturanummer" and name != "Diarienummer",
+            )
         for amount in ("Kapitalbelopp", "KvarvarandeBelopp"):
-            element = self._field(builder, claim, mapping, fields, amount, row, always=amount == "Kapitalbelopp", element=True)
+            element = self._field(
+                builder, claim, mapping, fields, amount, row, always=amount == "Kapitalbelopp", element=True
+            )
             if isinstance(element, etree._Element):
                 self._attribute(builder, element, mapping, fields, f"{amount}/@valuta", row)
         if self._value(mapping, fields, "Ranta/@typ", row):

@@ -20,6 +20,7 @@ or number longer than :data:`MAX_STRING_CHARS`, a part larger than :data:`MAX_PA
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,10 @@ MAX_DEPTH = 32
 MAX_STRING_CHARS = 100_000
 #: One part of the file (a case, the header) larger than this is refused (F10), as in XML.
 MAX_PART_BYTES = 4 * 1024 * 1024
+#: A run of more digits than this is refused (F10) before the parser turns it into a number: no
+#: field of the schema needs more than 18.
+MAX_DIGITS = 1_000
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
 #: Bytes per read: ijson parses incrementally, this much at a time.
 READ_BYTES = 64 * 1024
 
@@ -75,14 +80,32 @@ class _Bounded:
         self._stream = stream
         self._first = True
         self._since_part = 0
+        self._digit_run = 0  # digits at the end of what was read so far
         self.at_end = False
 
     def part_done(self) -> None:
         self._since_part = 0
 
+    def _check_digits(self, data: bytes) -> None:
+        """Refuse a run of digits too long before ijson sees it: its C parser turns a number into a
+        Python int, which refuses more than 4,300 digits in a way that leaves an exception pending
+        inside the parser (found by a test), and costs time quadratic in the digits besides."""
+        leading = len(data) - len(data.lstrip(b"0123456789"))
+        if self._digit_run + leading > MAX_DIGITS or _LONG_DIGITS.search(data):
+            raise StopReadingError(
+                _file_finding(
+                    "F10",
+                    "/",
+                    f"Filen innehåller ett tal med fler än {MAX_DIGITS} siffror.",
+                    f"The file holds a number of more than {MAX_DIGITS} digits.",
+                )
+            )
+        trailing = len(data) - len(data.rstrip(b"0123456789"))
+        self._digit_run = self._digit_run + trailing if trailing == len(data) else trailing
+
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        if self._first:
+        if self._first and data:  # ijson reads 0 bytes first, to tell bytes from text
             self._first = False
             if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) >= 2 and b"\x00" in data[:2]):
                 raise StopReadingError(
@@ -97,6 +120,7 @@ class _Bounded:
             data = data.removeprefix(_BOM)
         if not data:
             self.at_end = True
+        self._check_digits(data)
         self._since_part += len(data)
         if self._since_part > MAX_PART_BYTES:
             raise PartBytesError
@@ -348,7 +372,9 @@ class JsonCaseFileReader:
         except ijson.JSONError as error:
             raise StopReadingError(self._syntax_finding(error)) from None
         raise StopReadingError(
-            _file_finding("F09", "/", "Något står efter filens objekt.", "Something follows the file's object.")
+            _file_finding(
+                "F09", "/", "Något står efter filens objekt.", "Something follows the file's object."
+            )
         )
 
     def _skip(self, pointer: str) -> None:
@@ -508,4 +534,3 @@ def _not_a_single_value(builder: PartBuilder, pointer: str) -> None:
         "Ett attribut eller en text (@namn, $) ska vara ett enkelt värde, inte ett objekt eller en lista.",
         "An attribute or a text (@name, $) must be a single value, not an object or a list.",
     )
-

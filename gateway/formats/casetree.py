@@ -152,7 +152,9 @@ def _xml_name(name: str) -> str:
 
 def _xml_text(value: str) -> str:
     return "".join(
-        c if c in "\t\n\r" or ("\x20" <= c <= "\ud7ff") or ("\ue000" <= c <= "\ufffd") or c > "\uffff" else "�"
+        c
+        if c in "\t\n\r" or ("\x20" <= c <= "\ud7ff") or ("\ue000" <= c <= "\ufffd") or c > "\uffff"
+        else "�"
         for c in value
     )
 

@@ -85,7 +85,7 @@ def xml_to_json(source: BinaryIO, out: TextIO) -> int:
             text = json.dumps(value, ensure_ascii=False, indent=1, default=_json_default)
             text = text.replace("\n", "\n  " if name == "Arende" else "\n ")
             if name == "Arende":
-                out.write(",\n \"Arende\": [\n  " if not written_arende else ",\n  ")
+                out.write(',\n "Arende": [\n  ' if not written_arende else ",\n  ")
                 written_arende = True
                 cases += 1
                 out.write(text)
@@ -128,10 +128,14 @@ def json_to_xml(source: BinaryIO, out: BinaryIO) -> int:
     schema = _schema()
     cases = 0
     declaration = f' xmlns="{NAMESPACE}"'
-    out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<Arendefil{declaration} version="{FILE_VERSION}">\n'.encode())
+    out.write(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Arendefil{declaration} version="{FILE_VERSION}">\n'.encode()
+    )
     for name, pointer, value in _json_parts(source):
         try:
-            element = schema.elements[name].encode(value, namespaces=_NAMESPACES, etree_element_class=etree.Element)
+            element = schema.elements[name].encode(
+                value, namespaces=_NAMESPACES, etree_element_class=etree.Element
+            )
         except (xmlschema.XMLSchemaValidationError, ValueError, TypeError) as error:
             raise _problem(pointer, error) from error
         if not isinstance(element, etree._Element):
