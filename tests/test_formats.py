@@ -520,3 +520,84 @@ def test_a_bad_format_or_mapping_is_a_config_error_naming_the_key(
     with pytest.raises(ConfigError) as raised:
         config_module.load(tmp_path / "gateway.toml")
     assert "sources[0]" in str(raised.value) and says in str(raised.value)
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+_DAEMON_MAPPING = """
+[csv]
+encoding = "windows-1252"
+date_formats = ["%d.%m.%Y"]
+
+[file]
+client_orgnr = "202100-0001"
+file_id = "{stem}"
+
+[case]
+ArendeReferens = "Ärende"
+
+[[debtor]]
+Typ = { value = "Privat" }
+Identitet = "Personnummer"
+"Person/Fornamn" = "Förnamn"
+"Person/Efternamn" = "Efternamn"
+"Adress/Utdelningsadress" = "Adress"
+"Adress/Postnummer" = "Postnr"
+"Adress/Postort" = "Ort"
+
+[claim]
+Fakturanummer = "Fakturanr"
+FordranAvser = "Text"
+Fakturadatum = "Fakturadatum"
+Forfallodatum = "Förfallodatum"
+Kapitalbelopp = "Belopp"
+"""
+
+
+@pytest.mark.process
+def test_the_daemon_answers_a_csv_source_with_a_mapping_and_a_json_file(tmp_path: Path) -> None:
+    from tests import daemon_harness as harness
+
+    (tmp_path / "kundreskontra.toml").write_text(_DAEMON_MAPPING, encoding="utf-8")
+    gw = harness.Gateway(
+        tmp_path / "gw",
+        extra_config=(
+            '\n[[sources]]\nname = "erp-csv"\ntype = "folder"\npath = "inbox-csv"\nstable_seconds = 0.3\n'
+            f'format = "csv"\nmapping = "{tmp_path / "kundreskontra.toml"}"\n'
+        ),
+    )
+    try:
+        daemon = gw.start()
+        specs = harness.cases("CSV", 3, bad_identity=[1])
+        rows = [
+            "Ärende;Personnummer;Förnamn;Efternamn;Adress;Postnr;Ort;Fakturanr;Text;Fakturadatum;Förfallodatum;Belopp"
+        ]
+        rows += [
+            f"{s.reference};{s.identity};Test;Testsson;Provgatan 1;11122;Stockholm;{s.invoice};"
+            f"Avgift för extra offentlig kontroll enligt beslut;12.08.2026;11.09.2026;{s.amount:.2f}".replace(
+                f"{s.amount:.2f}", f"{s.amount:.2f}".replace(".", ",")
+            )
+            for s in specs
+        ]
+        (gw.root / "inbox-csv").mkdir(exist_ok=True)
+        harness.drop(gw.root / "inbox-csv", "kundreskontra-1.csv", "\r\n".join(rows).encode("cp1252"))
+        harness.drop(gw.inbox, JSON.name, JSON.read_bytes())
+        harness.wait_for(lambda: len(gw.receipt_paths()) >= 2, timeout=60, what="two receipts", daemon=daemon)
+        receipts = gw.receipts_by_name()
+        csv_receipt, json_receipt = receipts["kundreskontra-1.csv"], receipts[JSON.name]
+        assert csv_receipt.status == "DelvisGodkand"
+        assert [(c.status, c.codes) for c in csv_receipt.cases] == [
+            ("Godkand", []),
+            ("Underkand", ["M02"]),
+            ("Godkand", []),
+        ]
+        root = etree.parse(csv_receipt.path.open("rb")).getroot()
+        (place,) = root.iterfind(
+            ".//{urn:inkasso-gateway:kvittens:1}Arende/{urn:inkasso-gateway:kvittens:1}Anmarkning"
+        )
+        assert place.findtext("k:Plats", namespaces=KV) == "/rad/3/Personnummer"
+        assert place.findtext("k:Rad", namespaces=KV) == "3"
+        assert json_receipt.status == "Godkand" and len(json_receipt.cases) == 3
+        assert daemon.terminate() == 0
+    finally:
+        gw.stop_all()
