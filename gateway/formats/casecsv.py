@@ -9,7 +9,7 @@ case is built as the ``Arende`` element it stands for and checked and read exact
 The reader streams: one case's rows at a time. Hostile input gets findings: an encoding other than
 the mapping's, a missing column, a ragged row (F11); more than :data:`MAX_ROWS` rows, a line longer
 than :data:`MAX_LINE_CHARS`, a cell longer than :data:`MAX_CELL_CHARS`, a case of more than
-:data:`MAX_CASE_ROWS` rows (F12); a cell that starts like a spreadsheet formula (S03); the rows of
+:data:`MAX_CASE_ROWS` rows or :data:`MAX_CASE_CHARS` characters (F12); a cell that starts like a spreadsheet formula (S03); the rows of
 one case disagreeing on a case field (S04).
 """
 
@@ -39,6 +39,8 @@ MAX_LINE_CHARS = 64 * 1024
 #: No field of the schema is longer than 500 characters.
 MAX_CELL_CHARS = 2_000
 MAX_CASE_ROWS = 1_000
+#: The characters of one case's rows, bounded like one part of an XML file (4 MiB).
+MAX_CASE_CHARS = 4 * 1024 * 1024
 READ_BYTES = 64 * 1024
 
 ENCODINGS = {"utf-8": "utf-8", "windows-1252": "cp1252"}
@@ -522,20 +524,24 @@ class CsvCaseFileReader:
     def _read(self, mapping: CsvMapping) -> Iterator[tuple[Case, list[Finding]]]:
         rows: list[_Row] = []
         index = 0
+        size = 0  # characters in the case's rows: one case at a time is held, as in XML
         for row in self._rows(mapping):
             if rows and row.cells[mapping.case_key].strip() != rows[0].cells[mapping.case_key].strip():
                 index += 1
                 yield self._case(mapping, rows, index)
-                rows = []
+                rows, size = [], 0
             rows.append(row)
-            if len(rows) > MAX_CASE_ROWS:
+            size += sum(map(len, row.cells.values()))
+            if len(rows) > MAX_CASE_ROWS or size > MAX_CASE_CHARS:
                 raise _StopReadingError(
                     _file_finding(
                         "F12",
                         f"/rad/{row.line}",
                         row.line,
-                        f"Ett ärende har fler än {MAX_CASE_ROWS} rader; filen läses inte vidare.",
-                        f"A case has more than {MAX_CASE_ROWS} rows; the file is not read further.",
+                        f"Ett ärende har fler än {MAX_CASE_ROWS} rader eller {MAX_CASE_CHARS} tecken; filen läses "
+                        "inte vidare.",
+                        f"A case has more than {MAX_CASE_ROWS} rows or {MAX_CASE_CHARS} characters; the file is "
+                        "not read further.",
                     )
                 )
         if rows:

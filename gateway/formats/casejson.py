@@ -137,6 +137,8 @@ def escape(key: str) -> str:
     >>> escape("a/b~c")
     'a~1b~0c'
     """
+    if "~" not in key and "/" not in key:
+        return key
     return key.replace("~", "~0").replace("/", "~1")
 
 

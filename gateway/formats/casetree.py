@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from lxml import etree
 
@@ -138,6 +138,7 @@ class PartBuilder:
         return found
 
 
+@lru_cache(maxsize=4096)
 def _xml_name(name: str) -> str:
     """A key that is no XML name still becomes an element, which the schema then refuses by name."""
     try:
@@ -209,9 +210,15 @@ def child_order() -> Mapping[str, tuple[str, ...]]:
 
 
 def in_schema_order(element_name: str, keys: Iterable[str]) -> list[str]:
+    return list(_ordered(element_name, tuple(keys)))
+
+
+@lru_cache(maxsize=4096)
+def _ordered(element_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: a file's cases mostly have the same keys, and this runs for every object of each.
     order = child_order().get(element_name, ())
     position = {name: index for index, name in enumerate(order)}
-    return sorted(keys, key=lambda key: position.get(key, len(order)))
+    return tuple(sorted(keys, key=lambda key: position.get(key, len(order))))
 
 
 # -- the model, placed in the original file ----------------------------------------------------
