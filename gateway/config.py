@@ -27,6 +27,7 @@ from gateway.domain.identity import normalize_orgnr, parse_identity
 from gateway.domain.judging import CaseErrorPolicy
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
 from gateway.errors import ConfigError
+from gateway.formats.casecsv import CsvMapping, MappingError, load_mapping
 
 CONFIG_ENV = "INKASSO_GATEWAY_CONFIG"
 DEFAULT_CONFIG_NAME = "gateway.toml"
@@ -73,6 +74,11 @@ class SourceConfig:
     #: a local folder for a folder source (absolute, resolved against the data folder), a path
     #: on the same server for an SFTP source. None: receipts stay in outbox/receipts/ only.
     receipt_dir: str | None = None
+    #: "xml", "json" or "csv"; None: each file by its extension, else its content.
+    format: str | None = None
+    #: The mapping file of a CSV source (relative to the configuration's folder) and what it says.
+    mapping: Path | None = None
+    csv_mapping: CsvMapping | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +271,7 @@ _CLIENT = frozenset({"id", "orgnr", "name"})
 _SOURCE = frozenset(
     {
         "name", "type", "path", "clients", "stable_seconds", "done_marker", "pattern", "poll_seconds", "after",
-        "group", "mode", "receipt_dir",
+        "group", "mode", "receipt_dir", "format", "mapping",
     }
     | SFTP_KEYS
 )  # fmt: skip
@@ -345,7 +351,7 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
 
     clients = _clients(check, top.get("clients", []))
     client_ids = {client.id for client in clients}
-    sources = _sources(check, top.get("sources", []), client_ids, on_data_side)
+    sources = _sources(check, top.get("sources", []), client_ids, on_data_side, resolve)
     delivery = _delivery(check, top.get("delivery", {}), on_data_side)
 
     rules_table = check.table(top.get("rules", {}), "rules", _RULES)
@@ -455,7 +461,11 @@ def _clients(check: _Checker, raw: Any) -> list[ClientConfig]:
 
 
 def _sources(
-    check: _Checker, raw: Any, client_ids: set[str], resolve: Callable[[str | None], Path | None]
+    check: _Checker,
+    raw: Any,
+    client_ids: set[str],
+    resolve: Callable[[str | None], Path | None],
+    on_config_side: Callable[[str | None], Path | None],
 ) -> list[SourceConfig]:
     if not isinstance(raw, list):
         check.problem("sources", "must be an array of tables ([[sources]])")
@@ -528,12 +538,16 @@ def _sources(
             receipt_dir = remote
         elif receipt_dir is not None:
             receipt_dir = str(resolve(receipt_dir))
+        file_format, mapping_path, csv_mapping = _source_format(check, table, where, on_config_side)
         sources.append(
             SourceConfig(
                 name=name,
                 type=kind,
                 group=group,
                 mode=mode,
+                format=file_format,
+                mapping=mapping_path,
+                csv_mapping=csv_mapping,
                 path=resolve(path),
                 clients=tuple(listed) if listed is not None else None,
                 stable_seconds=stable,
@@ -544,6 +558,31 @@ def _sources(
             )
         )
     return sources
+
+
+def _source_format(
+    check: _Checker, table: Mapping[str, Any], where: str, on_config_side: Callable[[str | None], Path | None]
+) -> tuple[str | None, Path | None, CsvMapping | None]:
+    """A source's ``format`` and, for CSV, its ``mapping``: read now, so that a broken mapping is a
+    configuration error at start and in `config check`, never a surprise on the first file."""
+    file_format = None
+    if "format" in table:
+        file_format = check.choice(table, "format", where, ("xml", "json", "csv"), "xml")
+    mapping_path = on_config_side(check.get(table, "mapping", where, str, None))
+    if file_format == "csv" and mapping_path is None:
+        check.problem(f"{where}.mapping", 'required for format = "csv": the mapping file of its columns')
+    if mapping_path is not None and file_format != "csv":
+        check.problem(f"{where}.mapping", 'a mapping is for format = "csv"')
+    csv_mapping = None
+    if mapping_path is not None and file_format == "csv":
+        try:
+            csv_mapping = load_mapping(mapping_path)
+        except MappingError as error:
+            for problem in error.problems:
+                check.problem(f"{where}.mapping", problem)
+        except OSError as error:
+            check.problem(f"{where}.mapping", f"cannot read {mapping_path}: {error.strerror or error}")
+    return file_format, mapping_path, csv_mapping
 
 
 def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | None]) -> DeliveryConfig:

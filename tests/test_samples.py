@@ -1,7 +1,7 @@
 """Sample case files for every rule code, run through the whole validation (reader, schema, rules).
 
 ``tests/data/valid/`` holds files that must pass with no finding at all, not even a warning.
-``tests/data/invalid/<CODE>-<description>.(xml|zip)`` holds at least one file per code that a single
+``tests/data/invalid/<CODE>-<description>.(xml|zip|json|csv)`` holds at least one file per code that a single
 file can show; the code in its name must appear among its findings, with the catalogue's severity
 and its consequence (an error rejects the case, or the whole file for F-codes; a warning keeps it).
 Codes that need earlier files (F04, F07, A05) are in ``test_history_rules.py``.
@@ -13,6 +13,7 @@ Skatteverket's test series (birth numbers 980-999); a test below keeps it that w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -27,6 +28,7 @@ from gateway.domain.findings import Finding, Severity
 from gateway.domain.identity import is_placeholder
 from gateway.domain.judging import CaseStatus, FileStatus
 from gateway.domain.rules import all_rules
+from gateway.formats.casecsv import load_mapping
 from gateway.service.validation import FileReport, ValidationSettings, validate_file
 
 DATA = Path(__file__).parent / "data"
@@ -43,7 +45,8 @@ NAMESPACE = "{urn:inkasso-gateway:arendefil:1}"
 #: Severity per code as the rule catalogue (shared/docs/rules.md) gives it; "E/V" is both.
 CATALOGUE_SEVERITY = {
     "F01": "E", "F02": "E", "F03": "E", "F04": "E", "F05": "E", "F06": "E", "F07": "V", "F08": "E",
-    "S01": "E",
+    "F09": "E", "F10": "E", "F11": "E", "F12": "E",
+    "S01": "E", "S02": "E", "S03": "E", "S04": "E",
     "A01": "E", "A02": "E", "A03": "E", "A04": "E", "A05": "E", "A06": "E",
     "M01": "E", "M02": "E", "M03": "E", "M04": "E", "M05": "E", "M06": "V", "M07": "E", "M08": "V",
     "M09": "E", "M10": "V", "M11": "V", "M12": "E", "M13": "V", "M14": "E", "M15": "V", "M16": "V",
@@ -65,11 +68,13 @@ UNAVOIDABLE = {
     # An Identitet too long for the schema is not a personnummer either.
     "S01-identitet-for-lang.xml": {"M02"},
 }
-SAMPLE_NAME = re.compile(r"^(?P<code>[FSAMR]\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*\.(?:xml|zip)$")
+SAMPLE_NAME = re.compile(r"^(?P<code>[FSAMR]\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*\.(?:xml|zip|json|csv)$")
+#: The CSV samples' columns (an Agresso-like open-items export, Windows-1252).
+CSV_SETTINGS = dataclasses.replace(SETTINGS, csv_mapping=load_mapping(DATA / "csv-mapping.toml"))
 
 
 def _samples(kind: str) -> list[Path]:
-    return sorted(p for p in (DATA / kind).iterdir() if p.suffix in (".xml", ".zip"))
+    return sorted(p for p in (DATA / kind).iterdir() if p.suffix in (".xml", ".zip", ".json", ".csv"))
 
 
 VALID = _samples("valid")
@@ -83,7 +88,7 @@ def _code(path: Path) -> str:
 
 @functools.cache
 def _report(path: Path) -> FileReport:
-    return validate_file(path, SETTINGS)
+    return validate_file(path, CSV_SETTINGS if path.suffix == ".csv" else SETTINGS)
 
 
 def _all_findings(report: FileReport) -> list[Finding]:

@@ -1,7 +1,7 @@
 """The command line: `inkasso-gateway` (also `python -m gateway`).
 
 One module per command group, each registering its sub-commands with a handler:
-:mod:`~gateway.cli.validate` (`validate`, `rules`), :mod:`~gateway.cli.run`,
+:mod:`~gateway.cli.validate` (`validate`, `rules`), :mod:`~gateway.cli.convert`, :mod:`~gateway.cli.run`,
 :mod:`~gateway.cli.config_check`, :mod:`~gateway.cli.journal`, :mod:`~gateway.cli.status`,
 :mod:`~gateway.cli.quarantine`, :mod:`~gateway.cli.accounting` (`report`, `audit verify`,
 `trace`), :mod:`~gateway.cli.backup` and :mod:`~gateway.cli.store` (`store copy`). Exit codes are
@@ -40,6 +40,7 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parse
 _GROUPS = {
     "validate": "validate",
     "rules": "validate",
+    "convert": "convert",
     "run": "run",
     "config": "config_check",
     "journal": "journal",

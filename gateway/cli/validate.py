@@ -7,6 +7,7 @@ scheduling (a test keeps it so), and starts fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -22,10 +23,11 @@ from gateway.config import GatewayConfig
 from gateway.domain.judging import FileStatus
 from gateway.domain.rules import RULESET_VERSION, all_rules
 from gateway.errors import InputError
+from gateway.formats.casecsv import CsvMapping, MappingError, load_mapping
 from gateway.fsutil import is_temporary_name
-from gateway.service.validation import FileReport, ValidationSettings, validate_file
+from gateway.service.validation import FORMATS, FileReport, ValidationSettings, validate_file
 
-CASE_FILE_SUFFIXES = (".xml", ".zip")
+CASE_FILE_SUFFIXES = (".xml", ".zip", ".json", ".csv")
 
 
 def register(commands: Any, *, configured: Parser, looking: Parser) -> None:
@@ -33,7 +35,7 @@ def register(commands: Any, *, configured: Parser, looking: Parser) -> None:
         "validate",
         help="check case files without storing, moving or sending anything",
         description="Dry run: check case files against the schema and every rule, and print every "
-        "finding at once. A directory means every case file (*.xml, *.zip) in it.",
+        "finding at once. A directory means every case file (*.xml, *.zip, *.json, *.csv) in it.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="case file, package or directory")
     validate.add_argument("--config", help="gateway.toml whose clients the client check (F05) uses")
@@ -41,6 +43,16 @@ def register(commands: Any, *, configured: Parser, looking: Parser) -> None:
         "--as-of", type=iso_date, metavar="YYYY-MM-DD", help="validate as if today were this date"
     )
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--mapping",
+        metavar="M.toml",
+        help="the mapping of CSV files' columns (a CSV source's mapping); needed for *.csv",
+    )
+    validate.add_argument(
+        "--input-format",
+        choices=FORMATS,
+        help="read every file in this format (default: by its extension, else its content)",
+    )
     validate.set_defaults(handler=_validate, configured=False)
 
     rules = commands.add_parser("rules", help="print the rule catalogue")
@@ -81,9 +93,21 @@ def _case_files(arguments: Sequence[str]) -> Iterator[Path | InputError]:
             yield InputError(f"{argument}: no such file or directory")
 
 
+def _mapping(argument: str | None) -> CsvMapping | None:
+    if argument is None:
+        return None
+    try:
+        return load_mapping(Path(argument))
+    except MappingError as error:
+        raise InputError(f"{argument}: {error}") from error
+    except OSError as error:
+        raise InputError(f"{argument}: cannot read: {error.strerror or error}") from error
+
+
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     gateway_config = _optional_config(args.config)
     today = args.as_of or _today(gateway_config)
+    mapping = _mapping(args.mapping)
     if gateway_config is None:
         settings = ValidationSettings(today=today)
     else:
@@ -95,6 +119,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             max_attachment_bytes=gateway_config.rules.max_attachment_bytes,
             policy=gateway_config.on_case_error,
         )
+    settings = dataclasses.replace(settings, file_format=args.input_format, csv_mapping=mapping)
     if args.format == "text":
         where = (
             f"config {gateway_config.path}"
@@ -130,7 +155,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     if io_errors:
         return EXIT_USAGE
     if not reports:
-        print("inkasso-gateway: no case files (*.xml, *.zip) found", file=sys.stderr)
+        print("inkasso-gateway: no case files (*.xml, *.zip, *.json, *.csv) found", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK if all(r.verdict.status is FileStatus.ACCEPTED for r in reports) else EXIT_REJECTED
 

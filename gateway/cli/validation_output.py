@@ -105,10 +105,9 @@ def write_text(out: TextIO, report: FileReport) -> None:
         if not outcome.findings:
             continue
         reference = mask_identities(outcome.reference) if outcome.reference else "(no ArendeReferens)"
-        out.write(
-            f"  Case / ärende {reference} (#{outcome.index}, line {outcome.line}): "
-            f"{_CASE_TEXT[outcome.status]}\n"
-        )
+        # A JSON case has no line: its findings' JSON pointers say where it is.
+        where = f", line {outcome.line}" if outcome.line else ""
+        out.write(f"  Case / ärende {reference} (#{outcome.index}{where}): {_CASE_TEXT[outcome.status]}\n")
         _write_findings(out, outcome.findings, "    ")
 
 

@@ -184,6 +184,9 @@ class FileVerdict:
 
 #: The largest amount in öre a store holds (a signed 64-bit integer); the schema allows far less.
 MAX_ORE = 2**63 - 1
+#: Reader codes that mean the file could not be read as a case file at all (XML, package, JSON,
+#: CSV): the file rules (F04-F07) would only add noise about parts that were never read.
+UNREADABLE = frozenset({"F01", "F02", "F09", "F10", "F11", "F12"})
 
 
 def ore_of(kronor: Decimal) -> int:
@@ -356,7 +359,7 @@ class FileJudge:
         """Run the file rules and settle every case's final status."""
         facts = FileFacts(header, summary, self.totals, self.capital_unknown)
         findings = list(reader_findings)
-        readable = not any(f.code in ("F01", "F02") for f in reader_findings)
+        readable = not any(f.code in UNREADABLE for f in reader_findings)
         if readable:
             for registered, check in self._file_checks:
                 findings.extend(check(registered, facts, self.context))

@@ -1,7 +1,8 @@
 """The case model: what one case file says, in English names, with where each value stood.
 
 Field names map one-to-one onto the case file's Swedish elements (the README has the table).
-Every object carries its path (``/Arendefil/Arende[3]/Motpart[1]``) and line so that a rule can
+Every object carries its path (``/Arendefil/Arende[3]/Motpart[1]``; in a JSON case file a JSON
+pointer, ``/Arende/2/Motpart/0``; in a CSV file the row, ``/rad/12``) and line so that a rule can
 point at the exact place of a finding; ``lines`` holds the line of each child field by its Swedish
 element name. Values the schema already rejected arrive as ``None`` so rules can skip them and
 still report everything else at once.
@@ -21,11 +22,17 @@ class Located:
     path: str
     line: int | None
     lines: dict[str, int | None] = field(default_factory=dict)
+    #: Where a child field stood when that is not ``path/element``: a case read from CSV has its
+    #: fields in named columns of numbered rows (``/rad/12/Belopp``). None for XML and JSON.
+    paths: dict[str, str] | None = None
 
     def line_of(self, element: str) -> int | None:
         return self.lines.get(element, self.line)
 
     def path_of(self, element: str) -> str:
+        paths = self.paths
+        if paths is not None and element in paths:
+            return paths[element]
         return f"{self.path}/{element}"
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -550,17 +550,10 @@ class CaseFileReader:
     # -- schema check of one child -----------------------------------------------------------
 
     def _schema_findings(self, element: etree._Element, base: str, code: str) -> list[Finding]:
-        if self._schema.validate(element):
-            return []
-        findings: list[Finding] = []
-        for xinclude in element.iter("{" + XINCLUDE_NAMESPACE + "}*"):
-            self._report(self._xinclude_finding(xinclude))
-        for error in self._schema.error_log:
-            if len(findings) >= MAX_FINDINGS_PER_ELEMENT:
-                break
-            path = _error_path(element, base, error.message, error.line)
-            sv, en = schema_messages.translate(error.message, path)
-            findings.append(Finding(code, Severity.ERROR, path, error.line or None, sv, en))
+        findings = schema_findings(self._schema, element, base, code)
+        if findings:
+            for xinclude in element.iter("{" + XINCLUDE_NAMESPACE + "}*"):
+                self._report(self._xinclude_finding(xinclude))
         return findings
 
     # -- building the model ------------------------------------------------------------------
@@ -568,92 +561,142 @@ class CaseFileReader:
     def _read_header(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Filhuvud", "F03"):
             self._report(finding)
-        header = self.header
-        header.line = element.sourceline
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            name = child.tag[_QLEN:]
-            header.lines.setdefault(name, child.sourceline)
-            text = _text(child)
-            if name == "FilId":
-                header.file_id = text
-            elif name == "Lopnummer":
-                header.sequence = _int(text)
-            elif name == "Skapad":
-                header.created = text
-            elif name == "Avsandarsystem":
-                header.sender_system = text
+        read_header(self.header, element)
 
     def _read_client(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Uppdragsgivare", "F03"):
             self._report(finding)
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            name = child.tag[_QLEN:]
-            if name == "Organisationsnummer":
-                self.header.client_orgnr = _text(child)
-                self.header.lines["Organisationsnummer"] = child.sourceline
-            elif name == "Namn":
-                self.header.client_name = _text(child)
+        read_client(self.header, element)
 
     def _read_summary(self, element: etree._Element) -> None:
         for finding in self._schema_findings(element, "/Arendefil/Filsummering", "F03"):
             self._report(finding)
-        summary = FileSummary("/Arendefil/Filsummering", element.sourceline)
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            name = child.tag[_QLEN:]
-            summary.lines.setdefault(name, child.sourceline)
-            text = _text(child)
-            if name == "AntalArenden":
-                summary.case_count = _int(text)
-            elif name == "AntalFordringar":
-                summary.claim_count = _int(text)
-            elif name == "SummaKapitalbelopp":
-                summary.capital_sum = _decimal(text)
-        self.summary = summary
+        self.summary = build_summary(element)
 
     def _read_case(self, element: etree._Element, index: int) -> tuple[Case, list[Finding]]:
-        path = f"/Arendefil/Arende[{index}]"
-        findings = self._schema_findings(element, path, "S01")
-        case = Case(path, element.sourceline, index=index)
-        lines = case.lines
-        debtors = case.debtors
-        claims = case.claims
-        for child in element:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            name = tag[_QLEN:]
-            if name not in lines:
-                lines[name] = child.sourceline
-            if name == "Motpart":
-                debtors.append(_read_debtor(child, f"{path}/Motpart[{len(debtors) + 1}]"))
-            elif name == "Fordran":
-                claims.append(_read_claim(child, f"{path}/Fordran[{len(claims) + 1}]"))
-            elif name == "ArendeReferens":
-                case.reference = _text(child)
-            elif name == "Kundnummer":
-                case.customer_number = _text(child)
-            elif name == "Fordranstyp":
-                case.claim_type = _text(child)
-            elif name == "Kostnadsuppgifter":
-                case.costs = "".join(child.itertext()).strip() or ("…" if len(child) else "")
-            elif name == "Bilaga":
-                attachment_path = f"{path}/Bilaga[{len(case.attachments) + 1}]"
-                case.attachments.append(
-                    Attachment(
-                        attachment_path,
-                        child.sourceline,
-                        filename=child.get("filnamn", ""),
-                        sha256=child.get("sha256", ""),
-                        mimetype=child.get("mimetyp"),
-                    )
+        findings = self._schema_findings(element, f"/Arendefil/Arende[{index}]", "S01")
+        return build_case(element, index), findings
+
+
+#: Where a node a schema error names stood in the file: its path and line. The XML reader finds
+#: the path from the element tree; a JSON or CSV reader knows it from where it built the element.
+Locate = Callable[[etree._Element, str | None], tuple[str, int | None]]
+
+
+def schema_findings(
+    schema: etree.XMLSchema,
+    element: etree._Element,
+    base: str,
+    code: str,
+    locate: Locate | None = None,
+) -> list[Finding]:
+    """Check one part of the file (a case, the header...) against its global declaration."""
+    if schema.validate(element):
+        return []
+    findings: list[Finding] = []
+    for error in schema.error_log:
+        if len(findings) >= MAX_FINDINGS_PER_ELEMENT:
+            break
+        path = _error_path(element, base, error.message, error.line)
+        line: int | None = error.line or None
+        if locate is not None:
+            # The node the message names, found the same way, then located in the original file.
+            target = _error_target(element, error.message, error.line)
+            _local, attribute = schema_messages.where(error.message)
+            path, line = locate(target if target is not None else element, attribute)
+        sv, en = schema_messages.translate(error.message, path)
+        findings.append(Finding(code, Severity.ERROR, path, line, sv, en))
+    return findings
+
+
+def read_header(header: FileHeader, element: etree._Element) -> None:
+    """Filhuvud's values into ``header``."""
+    header.line = element.sourceline
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = child.tag[_QLEN:]
+        header.lines.setdefault(name, child.sourceline)
+        text = _text(child)
+        if name == "FilId":
+            header.file_id = text
+        elif name == "Lopnummer":
+            header.sequence = _int(text)
+        elif name == "Skapad":
+            header.created = text
+        elif name == "Avsandarsystem":
+            header.sender_system = text
+
+
+def read_client(header: FileHeader, element: etree._Element) -> None:
+    """Uppdragsgivare's values into ``header``."""
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = child.tag[_QLEN:]
+        if name == "Organisationsnummer":
+            header.client_orgnr = _text(child)
+            header.lines["Organisationsnummer"] = child.sourceline
+        elif name == "Namn":
+            header.client_name = _text(child)
+
+
+def build_summary(element: etree._Element) -> FileSummary:
+    """The sender's control totals from Filsummering."""
+    summary = FileSummary("/Arendefil/Filsummering", element.sourceline)
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = child.tag[_QLEN:]
+        summary.lines.setdefault(name, child.sourceline)
+        text = _text(child)
+        if name == "AntalArenden":
+            summary.case_count = _int(text)
+        elif name == "AntalFordringar":
+            summary.claim_count = _int(text)
+        elif name == "SummaKapitalbelopp":
+            summary.capital_sum = _decimal(text)
+    return summary
+
+
+def build_case(element: etree._Element, index: int) -> Case:
+    """The case model of one ``Arende`` element, with XML paths and the elements' lines."""
+    path = f"/Arendefil/Arende[{index}]"
+    case = Case(path, element.sourceline, index=index)
+    lines = case.lines
+    debtors = case.debtors
+    claims = case.claims
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = tag[_QLEN:]
+        if name not in lines:
+            lines[name] = child.sourceline
+        if name == "Motpart":
+            debtors.append(_read_debtor(child, f"{path}/Motpart[{len(debtors) + 1}]"))
+        elif name == "Fordran":
+            claims.append(_read_claim(child, f"{path}/Fordran[{len(claims) + 1}]"))
+        elif name == "ArendeReferens":
+            case.reference = _text(child)
+        elif name == "Kundnummer":
+            case.customer_number = _text(child)
+        elif name == "Fordranstyp":
+            case.claim_type = _text(child)
+        elif name == "Kostnadsuppgifter":
+            case.costs = "".join(child.itertext()).strip() or ("…" if len(child) else "")
+        elif name == "Bilaga":
+            attachment_path = f"{path}/Bilaga[{len(case.attachments) + 1}]"
+            case.attachments.append(
+                Attachment(
+                    attachment_path,
+                    child.sourceline,
+                    filename=child.get("filnamn", ""),
+                    sha256=child.get("sha256", ""),
+                    mimetype=child.get("mimetyp"),
                 )
-        return case, findings
+            )
+    return case
 
 
 def _read_debtor(element: etree._Element, path: str) -> Debtor:
@@ -772,18 +815,23 @@ def _read_claim(element: etree._Element, path: str) -> Claim:
     return claim
 
 
-def _error_path(element: etree._Element, base: str, message: str, line: int) -> str:
-    """The XPath-like path of the node a schema error is about, found by its name and line."""
-    local, attribute = schema_messages.where(message)
+def _error_target(element: etree._Element, message: str, line: int) -> etree._Element | None:
+    """The node a schema error is about, found by its name and line."""
+    local, _attribute = schema_messages.where(message)
     if local is None:
-        return base
-    target: etree._Element | None = None
+        return None
     for candidate in element.iter(_Q + local):
         if candidate.sourceline == line:
-            target = candidate
-            break
+            return candidate
+    return None
+
+
+def _error_path(element: etree._Element, base: str, message: str, line: int) -> str:
+    """The XPath-like path of the node a schema error is about, found by its name and line."""
+    target = _error_target(element, message, line)
     if target is None:
         return base
+    _local, attribute = schema_messages.where(message)
     steps: list[str] = []
     node = target
     while node is not None and node is not element:

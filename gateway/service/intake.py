@@ -535,6 +535,8 @@ class Intake:
             policy=config.on_case_error,
             fingerprint_cases=True,
             spool_folder=self._folders.spool,
+            file_format=source_config.format if source_config else None,
+            csv_mapping=source_config.csv_mapping if source_config else None,
         )
 
     def _judge_and_commit(

@@ -18,7 +18,9 @@ from gateway.domain.judging import CaseErrorPolicy, CaseOutcome, FileJudge, File
 from gateway.domain.model import Case, FileHeader
 from gateway.domain.rules import History, NoHistory, RuleContext
 from gateway.domain.rules.registry import DEFAULT_MAX_ATTACHMENT_BYTES
+from gateway.formats.casecsv import CsvCaseFileReader, CsvMapping
 from gateway.formats.casefile import ByteSource, CaseFileReader
+from gateway.formats.casejson import JsonCaseFileReader
 from gateway.formats.package import PackageError, is_package, open_package
 from gateway.fsutil import HashingReader, sha256_stream
 from gateway.service.spool import Spill
@@ -88,6 +90,31 @@ class ValidationSettings:
     fingerprint_cases: bool = False
     #: Where the outcomes and references of a large file spill to (None: the system's temp folder).
     spool_folder: Path | None = None
+    #: "xml", "json" or "csv" as the source says; None: by the name's extension, else the content.
+    file_format: str | None = None
+    #: How a CSV file's columns make cases (a source's ``mapping``); a CSV file without one is refused.
+    csv_mapping: CsvMapping | None = None
+
+
+#: The formats a case file may come in, as the ``format`` of a source names them.
+FORMATS = ("xml", "json", "csv")
+
+
+def file_format(name: str, head: bytes, configured: str | None) -> str:
+    """The format a file is read in: the source's ``format``, else the name's extension, else
+    the content (a JSON case file starts with ``{``, after any byte-order mark and white space).
+
+    >>> file_format("a.json", b"<", None), file_format("a.txt", b" {", None), file_format("a", b"{", "xml")
+    ('json', 'json', 'xml')
+    """
+    if configured is not None:
+        return configured
+    suffix = Path(name).suffix.lower()
+    if suffix in (".json", ".csv"):
+        return suffix[1:]
+    if suffix != ".xml" and head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+        return "json"
+    return "xml"
 
 
 @dataclass(slots=True)
@@ -158,20 +185,23 @@ def validate_file(
             )
             try:
                 with package.open_case_file() as member:
-                    reader = _run_cases(member, judge, on_case, spill)
+                    reader = _run_cases(CaseFileReader(member), judge, on_case, spill)
                 verdict = judge.finish(reader.header, reader.summary, reader.findings)
             except BaseException:
                 spill.close()
                 raise
             return FileReport(name or path.name, size, sha256, verdict, spill=spill)
 
+        head = raw.read(64)
+        raw.seek(0)
+        kind = file_format(name or path.name, head, settings.file_format)
         judge, spill = (
             FileJudge(context, settings.policy, settings.fingerprint_cases),
             Spill(settings.spool_folder),
         )
         try:
             hashing = HashingReader(raw)
-            reader = _run_cases(hashing, judge, on_case, spill)
+            reader = _run_cases(_reader(kind, hashing, name or path.name, settings), judge, on_case, spill)
             hashing.drain()
             sha256 = hashing.digest.hexdigest()
             judge.context = dataclasses.replace(context, file_sha256=sha256)
@@ -182,10 +212,20 @@ def validate_file(
         return FileReport(name or path.name, hashing.size, sha256, verdict, reader.truncated, spill=spill)
 
 
+CaseReader = CaseFileReader | JsonCaseFileReader | CsvCaseFileReader
+
+
+def _reader(kind: str, stream: ByteSource, name: str, settings: ValidationSettings) -> CaseReader:
+    if kind == "json":
+        return JsonCaseFileReader(stream)
+    if kind == "csv":
+        return CsvCaseFileReader(stream, settings.csv_mapping, name=Path(name).name, today=settings.today)
+    return CaseFileReader(stream)
+
+
 def _run_cases(
-    stream: ByteSource, judge: FileJudge, on_case: CaseCallback | None, spill: Spill | None = None
-) -> CaseFileReader:
-    reader = CaseFileReader(stream)
+    reader: CaseReader, judge: FileJudge, on_case: CaseCallback | None, spill: Spill | None = None
+) -> CaseReader:
     history = judge.context.history
     ahead = LOOK_AHEAD if isinstance(history, LookedAhead) else 1
     begun = False

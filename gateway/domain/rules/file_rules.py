@@ -37,11 +37,64 @@ F08 = reader_rule(
     en="The file could not be processed after several attempts (the gateway crashed or timed out on "
     "it) and is quarantined for a person to look at",
 )
+F09 = reader_rule(
+    "F09",
+    "E",
+    sv="Läsbar JSON-ärendefil: UTF-8 (byte order mark tillåten), välformad, ett objekt i formen som "
+    "xmlschema ger för arendefil-1.xsd, ingen nyckel två gånger utanför ett ärende",
+    en="Readable JSON case file: UTF-8 (a byte-order mark is allowed), well-formed, an object in the "
+    "shape xmlschema gives arendefil-1.xsd, no key twice outside a case",
+)
+F10 = reader_rule(
+    "F10",
+    "E",
+    sv="JSON inom gränserna: filens storlek, nästlingsdjup, längden på en sträng eller ett tal, "
+    "storleken på ett ärende",
+    en="JSON within limits: file size, nesting depth, length of a string or number, size of one case",
+)
+F11 = reader_rule(
+    "F11",
+    "E",
+    sv="Läsbar CSV: kodad som mappningen anger (UTF-8 eller Windows-1252), en rubrikrad med varje "
+    "mappad kolumn, lika många celler på varje rad som i rubriken",
+    en="Readable CSV: encoded as the mapping says (UTF-8 or Windows-1252), a header row naming every "
+    "mapped column, as many cells in each row as in the header",
+)
+F12 = reader_rule(
+    "F12",
+    "E",
+    sv="CSV inom gränserna: filens storlek, antal rader, radlängd, cellängd, rader per ärende",
+    en="CSV within limits: file size, number of rows, line length, cell length, rows per case",
+)
 S01 = reader_rule(
     "S01",
     "E",
     sv="Schemafel (XSD) i ett ärende: endast det ärendet underkänns",
     en="Schema (XSD) violation inside a case: only that case is rejected",
+)
+S02 = reader_rule(
+    "S02",
+    "E",
+    sv="Ett JSON-ärende har samma nyckel två gånger i ett objekt (vilket värde som gäller beror på "
+    "läsaren): ärendet underkänns",
+    en="A JSON case has the same key twice in one object (which value counts depends on the reader): "
+    "the case is rejected",
+)
+S03 = reader_rule(
+    "S03",
+    "E",
+    sv="En CSV-cell i ett ärende börjar som en kalkylformel (=, +, -, @) utan att vara ett tal "
+    "(CSV-injektion): ärendet underkänns",
+    en="A CSV cell of a case starts like a spreadsheet formula (=, +, -, @) and is not a number (CSV "
+    "injection): the case is rejected",
+)
+S04 = reader_rule(
+    "S04",
+    "E",
+    sv="CSV-raderna i ett ärende är oense om ett ärendefält (motpart, kundnummer): det första radens "
+    "värde gäller inte tyst",
+    en="The CSV rows of one case disagree on a case field (debtor, customer number): the first row's "
+    "value is not taken silently",
 )
 
 
@@ -109,7 +162,8 @@ def known_client(r: Rule, facts: FileFacts, ctx: RuleContext) -> list[Finding]:
     if ctx.clients is None or not header.client_orgnr:
         return found
     orgnr = normalize_orgnr(header.client_orgnr)
-    where = "/Arendefil/Uppdragsgivare/Organisationsnummer"
+    # The client stands in Uppdragsgivare, not in Filhuvud; a JSON or CSV file says where it was.
+    where = (header.paths or {}).get("Organisationsnummer", "/Arendefil/Uppdragsgivare/Organisationsnummer")
     line = header.line_of("Organisationsnummer")
     if orgnr not in ctx.clients:
         found.append(
