@@ -509,3 +509,46 @@ def test_a_daemon_killed_between_the_local_and_the_remote_receipt_sends_it_after
     assert remote.read_bytes() == local.read_bytes()
     assert status["receipt_uploads"]["pending"] == 0 and status["attention"] == []
     assert [p.name for p in remote.parent.iterdir()] == [remote.name]
+
+
+@pytest.mark.process
+def test_an_erp_that_only_drops_csv_files_on_an_sftp_server_gets_its_receipts_back_there(
+    tmp_path: Path, sshd: SshServer
+) -> None:
+    """The issue's "done when": an Agresso open-items export (CSV, Windows-1252, with its mapping)
+    dropped on the ERP's SFTP server is judged, and its receipt, then the receipt of the journal
+    its cases went in, appear beside it on that server, whole and equal to the gateway's own."""
+    sshd.mkdir("in")
+    sshd.mkdir("kvittenser")
+    mapping = REPO / "examples" / "agresso-kundreskontra.toml"
+    sftp_source = gateway_toml(sshd, delivery=False, receipt_dir=True).split("[[sources]]", 1)[1]
+    sftp_source += f'format = "csv"\nmapping = "{mapping}"\n'
+    installation = Installation(
+        tmp_path / "gateway", scan_seconds=0.2, extra_config=f"\n[[sources]]{sftp_source}"
+    )
+    export = REPO / "examples" / "lst-exempel-kundreskontra-2026-11-24.csv"
+    target = sshd.root / "in" / export.name
+    target.write_bytes(export.read_bytes())
+    sshd.chown(target)
+    kvittenser = sshd.root / "kvittenser"
+    daemon = installation.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not list(kvittenser.glob("2*/*.kvittens.xml")):
+            assert time.monotonic() < deadline, tail(daemon.stderr())
+            time.sleep(0.1)
+        installation.cli("journal", "seal")
+        while not list(kvittenser.glob("journals/*.kvittens.xml")):
+            assert time.monotonic() < deadline, tail(daemon.stderr())
+            time.sleep(0.1)
+    finally:
+        assert daemon.terminate(timeout=30) == 0
+    (local,) = installation.receipt_paths()
+    remote = kvittenser / local.relative_to(installation.receipts)
+    assert remote.read_bytes() == local.read_bytes()
+    receipt = etree.parse(remote.open("rb")).getroot()
+    assert receipt.findtext("k:Fil/k:Namn", namespaces=KV) == export.name
+    assert receipt.findtext("k:Status", namespaces=KV) == "Godkand", etree.tostring(receipt)
+    (journal_receipt,) = installation.journal_receipts.glob("*.kvittens.xml")
+    assert (kvittenser / "journals" / journal_receipt.name).read_bytes() == journal_receipt.read_bytes()
+    assert not [p for p in (sshd.root / "in").iterdir() if p.is_file()]  # taken, and tidied
