@@ -25,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from gateway.domain.alarms import Condition
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
 from gateway.errors import (
     StoreConflictError,
     StoreError,
 )
-from gateway.domain.alarms import Condition
 from gateway.store import (
     AlarmNotification,
     AlarmRecord,
