@@ -80,19 +80,24 @@ class Deadlines:
 
     def _fires(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """The schedule's times in [start, end], in UTC, each wall-clock time once."""
+        # Compared in UTC only: two times of one zone compare by their wall clocks, folds ignored.
         moment = self._trigger.get_next_fire_time(None, start.astimezone(self._zone))
         last_wall: datetime | None = None
-        while moment is not None and moment <= end:
+        while moment is not None and moment.astimezone(UTC) <= end:
             wall = moment.replace(tzinfo=None)
             if wall != last_wall:
                 yield moment.astimezone(UTC)
             last_wall = wall
             probe = moment.astimezone(UTC) + timedelta(seconds=1)
             following = self._trigger.get_next_fire_time(moment, probe.astimezone(self._zone))
-            while following is not None and following <= moment:
+            for _ in range(48):
+                if following is None or following.astimezone(UTC) > moment.astimezone(UTC):
+                    break
                 # APScheduler can answer the repeated hour's time again: look past it.
                 probe += timedelta(hours=1)
                 following = self._trigger.get_next_fire_time(moment, probe.astimezone(self._zone))
+            else:
+                return  # never: a schedule that does not move on is not followed further
             moment = following
 
     def last_two(self, now: datetime) -> tuple[datetime | None, datetime | None]:
