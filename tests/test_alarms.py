@@ -9,6 +9,7 @@ daemon itself (tests/daemon_harness.py), with faults planted through tests/fault
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,17 @@ from gateway.service.alarms import AlarmSender, AlarmWatch, Deadlines
 from gateway.service.pauses import Pauses
 from gateway.store.roles import Store
 from tests.alarm_servers import MailServer, WebhookServer, alarms_config, mail_server, webhook_server
-from tests.daemon_harness import EXAMPLE_PERSONNUMMER, full_identities_in
+from tests.daemon_harness import (
+    EXAMPLE_PERSONNUMMER,
+    Gateway,
+    case_file,
+    cases,
+    drop,
+    full_identities_in,
+    wait_for,
+)
+from tests.faults import FAULT_ENV
+from tests.monitoring_harness import get, labels, monitored_gateway, samples, series
 from tests.store_contract import judge, seal
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -385,3 +396,83 @@ def test_the_alarm_configuration_is_checked(tmp_path: Path) -> None:
         "alarms.smtp.from", "alarms.smtp.to",
     } <= keys  # fmt: skip
     assert "secret" not in str(refused.value)
+
+
+# -- the running daemon ------------------------------------------------------------------------------
+
+
+def _scraped_alarms(base: str) -> dict[frozenset[tuple[str, str]], float]:
+    answer = get(base + "/metrics")
+    assert answer is not None and answer.status == 200
+    return series(samples(answer.body), "inkasso_gateway_alarm")
+
+
+@pytest.mark.process
+def test_the_daemon_fires_a_quarantined_files_alarm_once_across_a_restart_and_resolves_it_once(
+    tmp_path: Path, webhook: WebhookServer, mail: MailServer
+) -> None:
+    webhook.failures = 1  # the first POST is answered 500: told again, with the same key
+    gateway, base = monitored_gateway(
+        tmp_path, extra_config=alarms_config(webhook, mail, more="min_free_mb = 1\n")
+    )
+    fault = {FAULT_ENV: "raise:poison"}
+    daemon = gateway.start(env=fault)
+    try:
+        name = f"{EXAMPLE_PERSONNUMMER[0]}-poison.xml"
+        drop(gateway.inbox, name, case_file("ALARM-1", cases("ALA", 2)))
+        wait_for(lambda: webhook.changes(), timeout=60, what="the alarm told to the webhook", daemon=daemon)
+        ((alarm, subject, state),) = webhook.changes()
+        assert (alarm, state) == ("file-quarantined", "firing")
+        failed, taken = webhook.posts
+        assert (failed.answered, taken.answered) == (500, 200)
+        assert failed.headers["Idempotency-Key"] == taken.headers["Idempotency-Key"]
+        wait_for(lambda: mail.changes(), timeout=30, what="the alarm e-mailed", daemon=daemon)
+        status = gateway.status()
+        assert [(a["alarm"], a["subject"]) for a in status["alarms"]] == [(alarm, subject)]
+        assert status["exit_code"] == 1
+        assert _scraped_alarms(base) == {labels(alarm=alarm, subject=subject): 1}
+
+        # A restart: the alarm is known, not raised again.
+        assert daemon.terminate() == 0
+        daemon = gateway.start(env=fault)
+        wait_for(
+            lambda: gateway.status()["daemon"]["running"], timeout=30, what="the daemon again", daemon=daemon
+        )
+        file_id = subject.removeprefix("file-")
+        gateway.cli("quarantine", "resolve", file_id, "--by", "Karin", "--note", "sent back to the ERP")
+        wait_for(lambda: len(webhook.changes()) == 2, timeout=60, what="the resolution told", daemon=daemon)
+        wait_for(lambda: len(mail.changes()) == 2, timeout=30, what="the resolution e-mailed", daemon=daemon)
+        assert webhook.changes() == [(alarm, subject, "firing"), (alarm, subject, "resolved")]
+        assert mail.changes() == [(alarm, "firing"), (alarm, "resolved")]
+        assert _scraped_alarms(base) == {labels(alarm=alarm, subject=subject): 0}
+        status = gateway.status()
+        assert (status["alarms"], status["exit_code"]) == ([], 0)
+        told = "".join(str(p.body) for p in webhook.posts) + "".join(m.as_string() for m in mail.messages)
+        assert full_identities_in(told + json.dumps(status), EXAMPLE_PERSONNUMMER) == []
+    finally:
+        gateway.stop_all()
+
+
+@pytest.mark.process
+def test_the_daemon_fires_disk_low_and_a_restart_with_a_lower_limit_resolves_it(
+    tmp_path: Path, webhook: WebhookServer, mail: MailServer
+) -> None:
+    gateway = Gateway(tmp_path, extra_config=alarms_config(webhook, mail, more=f"min_free_mb = {1 << 30}\n"))
+    daemon = gateway.start()
+    try:
+        wait_for(lambda: webhook.changes(), timeout=60, what="disk-low told", daemon=daemon)
+        status = gateway.status()
+        assert [a["alarm"] for a in status["alarms"]] == ["disk-low"]
+        assert status["exit_code"] == 1
+        assert any(item["kind"] == "alarm:disk-low" for item in status["attention"])
+        assert daemon.terminate() == 0
+        gateway.extra_config = alarms_config(webhook, mail, more="min_free_mb = 1\n")
+        gateway.write_config()
+        daemon = gateway.start()
+        wait_for(lambda: len(webhook.changes()) == 2, timeout=60, what="disk-low resolved", daemon=daemon)
+        ((_, node, _), _) = webhook.changes()
+        assert webhook.changes() == [("disk-low", node, "firing"), ("disk-low", node, "resolved")]
+        wait_for(lambda: len(mail.changes()) == 2, timeout=30, what="the resolution e-mailed", daemon=daemon)
+        assert gateway.status()["exit_code"] == 0
+    finally:
+        gateway.stop_all()
