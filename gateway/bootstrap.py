@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adapters import Source, Transport
+from gateway.adapters.alarm_channels import AlarmChannel, SmtpChannel, WebhookChannel
 from gateway.adapters.folder import FolderSource, FolderTransport, LocalFileSystem
 from gateway.adapters.sftp import DEFAULT_POLL_SECONDS, Endpoint, SftpFileSystem, SftpSource, SftpTransport
 from gateway.adapters.transport import FileSystemTransport
@@ -209,6 +210,27 @@ class Wiring:
         if self.config.delivery.type == "sftp":
             return SftpTransport(endpoint(self.config))
         return FolderTransport(self.folders.journals)
+
+    def alarm_channels(self) -> list[AlarmChannel]:
+        """Where alarms are told ([alarms] webhook and smtp); none: only the log and the store."""
+        alarms = self.config.alarms
+        channels: list[AlarmChannel] = []
+        if alarms.webhook:
+            channels.append(WebhookChannel(url=alarms.webhook))
+        if alarms.smtp is not None:
+            smtp = alarms.smtp
+            channels.append(
+                SmtpChannel(
+                    host=smtp.host,
+                    port=smtp.port,
+                    sender=smtp.sender,
+                    to=smtp.to,
+                    starttls=smtp.starttls,
+                    username=smtp.username,
+                    password_file=smtp.password_file,
+                )
+            )
+        return channels
 
     def watcher(self, sources: list[Source], wake: threading.Event) -> FolderWatcher:
         """Wakes the daemon's loop when a file in a local folder source is finished (the loop

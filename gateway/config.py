@@ -17,7 +17,7 @@ import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -114,6 +114,46 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectConfig:
+    """An ``[[expect]]``: at least ``min_files`` files from ``source`` (of ``client``, when given)
+    between one deadline and the next, a deadline being a time of ``schedule`` (cron, in the
+    gateway's zone) plus ``grace``."""
+
+    source: str
+    client: str | None
+    schedule: str
+    min_files: int = 1
+    grace: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    #: A file holding the password (never the password itself in the configuration).
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmsConfig:
+    delivery_failing_minutes: float = 30.0
+    approval_waiting_hours: float = 24.0
+    min_free_mb: int = 1024
+    source_failing_minutes: float = 15.0
+    #: Where each alarm's change is POSTed as JSON; None: not told over HTTP.
+    webhook: str | None = None
+    smtp: SmtpConfig | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return (("webhook",) if self.webhook else ()) + (("smtp",) if self.smtp else ())
+
+
+@dataclass(frozen=True, slots=True)
 class RulesConfig:
     strict_sequence: bool = False
     postal_directory: Path | None = None
@@ -149,6 +189,8 @@ class GatewayConfig:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     #: [gateway] node: this daemon's name among the nodes on one store (default: the host name).
     node: str = field(default_factory=default_node_name)
+    expectations: tuple[ExpectConfig, ...] = ()
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
 
     @property
     def several_nodes(self) -> bool:
@@ -264,7 +306,20 @@ class _Checker:
         return value
 
 
-_TOP = frozenset({"gateway", "store", "clients", "sources", "delivery", "rules", "reports", "monitoring"})
+_TOP = frozenset(
+    {
+        "gateway",
+        "store",
+        "clients",
+        "sources",
+        "delivery",
+        "rules",
+        "reports",
+        "monitoring",
+        "expect",
+        "alarms",
+    }
+)
 _GATEWAY = frozenset({"timezone", "on_case_error", "scan_seconds", "data_dir", "node"})
 _STORE = frozenset({"url"})
 _CLIENT = frozenset({"id", "orgnr", "name"})
@@ -279,6 +334,20 @@ _DELIVERY = frozenset({"type", "path", "schedule", "review"} | SFTP_KEYS)
 _RULES = frozenset({"strict_sequence", "postal_directory", "max_attachment_bytes"})
 _REPORTS = frozenset({"schedule", "path"})
 _MONITORING = frozenset({"listen"})
+_EXPECT = frozenset({"source", "client", "schedule", "min_files", "grace"})
+_ALARMS = frozenset(
+    {
+        "delivery_failing_minutes",
+        "approval_waiting_hours",
+        "min_free_mb",
+        "source_failing_minutes",
+        "webhook",
+        "smtp",
+    }
+)
+_SMTP = frozenset({"host", "port", "starttls", "from", "to", "username", "password_file"})
+#: A duration such as "30m", "2h", "1h30m", "90s" or "1d".
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def load(path: Path, *, check_schedules: bool = True) -> GatewayConfig:
@@ -390,6 +459,9 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         listen=None if listen_text is None else _listen_address(check, "monitoring.listen", listen_text)
     )
 
+    expectations = _expectations(check, top.get("expect", []), {s.name for s in sources}, client_ids)
+    alarms = _alarms(check, top.get("alarms", {}), resolve)
+
     if check.problems:
         raise ConfigError(f"{path}: " + "; ".join(check.problems), problems=check.problems)
     config = GatewayConfig(
@@ -407,6 +479,8 @@ def parse(data: Mapping[str, Any], *, path: Path, sha256: str, check_schedules: 
         rules=rules,
         reports=reports,
         monitoring=monitoring,
+        expectations=tuple(expectations),
+        alarms=alarms,
     )
     _check_overlaps(check, config)
     if check.problems:
@@ -600,6 +674,126 @@ def _delivery(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | 
             if required not in table:
                 check.problem(f"delivery.{required}", "required for sftp delivery")
     return DeliveryConfig(kind, resolve(path), schedule, review, settings)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """ "30m", "2h", "1h30m", "90s", "1d" as a timedelta; None when it is none of these.
+
+    >>> parse_duration("1h30m"), parse_duration("0m"), parse_duration("30"), parse_duration("")
+    (datetime.timedelta(seconds=5400), datetime.timedelta(0), None, None)
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        return None
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _expectations(
+    check: _Checker, raw: Any, source_names: set[str], client_ids: set[str]
+) -> list[ExpectConfig]:
+    if not isinstance(raw, list):
+        check.problem("expect", "must be an array of tables ([[expect]])")
+        return []
+    expectations: list[ExpectConfig] = []
+    for position, entry in enumerate(raw):
+        where = f"expect[{position}]"
+        table = check.table(entry, where, _EXPECT)
+        source = check.get(table, "source", where, str, "")
+        if source not in source_names:
+            check.problem(f"{where}.source", f"required; the name of a configured source, not {source!r}")
+        client = check.get(table, "client", where, str, None)
+        if client is not None and client not in client_ids:
+            check.problem(f"{where}.client", f"{client!r} is not a configured client id")
+        schedule = check.get(table, "schedule", where, str, "")
+        if not schedule:
+            check.problem(f"{where}.schedule", 'required; a cron expression such as "0 22 * * mon-fri"')
+        else:
+            _check_cron(check, f"{where}.schedule", schedule)
+        min_files = check.get(table, "min_files", where, int, 1)
+        if not 1 <= min_files <= 1_000_000:
+            check.problem(f"{where}.min_files", f"must be a whole number from 1 to 1000000, not {min_files}")
+        grace_text = check.get(table, "grace", where, str, "30m")
+        grace = parse_duration(grace_text)
+        if grace is None or grace > timedelta(days=7):
+            check.problem(
+                f"{where}.grace",
+                f'must be a duration such as "30m", "2h" or "1h30m" (at most 7d), not {grace_text!r}',
+            )
+            grace = timedelta(minutes=30)
+        expectations.append(ExpectConfig(source, client, schedule, min_files, grace))
+    return expectations
+
+
+def _alarms(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | None]) -> AlarmsConfig:
+    table = check.table(raw, "alarms", _ALARMS)
+    defaults = AlarmsConfig()
+
+    def number(key: str, default: float, high: float) -> float:
+        return check.within(
+            check.get(table, key, "alarms", float, default), f"alarms.{key}", 0, high, default
+        )
+
+    webhook = check.get(table, "webhook", "alarms", str, None)
+    if webhook is not None:
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            check.problem("alarms.webhook", f"must be an http:// or https:// URL, not {webhook!r}")
+        elif parts.password is not None:
+            check.problem(
+                "alarms.webhook", "holds a password: a webhook's URL is shown and kept in var/config/"
+            )
+    smtp: SmtpConfig | None = None
+    if "smtp" in table:
+        smtp = _smtp(check, table["smtp"], resolve)
+    return AlarmsConfig(
+        delivery_failing_minutes=number(
+            "delivery_failing_minutes", defaults.delivery_failing_minutes, 10_080
+        ),
+        approval_waiting_hours=number("approval_waiting_hours", defaults.approval_waiting_hours, 8_760),
+        min_free_mb=int(number("min_free_mb", defaults.min_free_mb, 1 << 30)),
+        source_failing_minutes=number("source_failing_minutes", defaults.source_failing_minutes, 10_080),
+        webhook=webhook,
+        smtp=smtp,
+    )
+
+
+def _smtp(check: _Checker, raw: Any, resolve: Callable[[str | None], Path | None]) -> SmtpConfig | None:
+    where = "alarms.smtp"
+    if isinstance(raw, dict) and "password" in raw:
+        check.problem(
+            f"{where}.password", "never a password in the configuration: give password_file instead"
+        )
+        raw = {key: value for key, value in raw.items() if key != "password"}
+    table = check.table(raw, where, _SMTP)
+    host = check.get(table, "host", where, str, "")
+    if not host:
+        check.problem(f"{where}.host", "required")
+    sender = check.get(table, "from", where, str, "")
+    if "@" not in sender:
+        check.problem(f"{where}.from", f"required; an e-mail address, not {sender!r}")
+    to = check.get(table, "to", where, list, [])
+    if not to or not all(isinstance(address, str) and "@" in address for address in to):
+        check.problem(f"{where}.to", "required; a list of e-mail addresses")
+    _check_port(check, table, where)
+    username = check.get(table, "username", where, str, None)
+    password_file = resolve(check.get(table, "password_file", where, str, None))
+    if password_file is not None:
+        if username is None:
+            check.problem(f"{where}.password_file", "needs username")
+        try:
+            password_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            check.problem(f"{where}.password_file", f"cannot be read: {error}")
+    return SmtpConfig(
+        host=host,
+        sender=sender,
+        to=tuple(str(address) for address in to),
+        port=check.get(table, "port", where, int, 25),
+        starttls=check.get(table, "starttls", where, bool, False),
+        username=username,
+        password_file=password_file,
+    )
 
 
 def _folder_mode(check: _Checker, table: Mapping[str, Any], where: str) -> int | None:

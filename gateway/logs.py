@@ -3,7 +3,7 @@
 A JSON line carries ``time``, ``level``, ``logger`` and ``message``, and the fields the main log
 calls give with ``extra=`` for machines to filter on instead of the sentence: ``event`` (what
 happened: ``file-claimed``, ``file-judged``, ``journal-delivered``, ...), ``file``, ``source``,
-``client``, ``sha256``, ``journal``, ``status``, ``scope`` and (with alarms) ``alarm``.
+``client``, ``sha256``, ``journal``, ``status``, ``scope`` and (for alarms) ``alarm`` and ``subject``.
 
 Every record passes a filter that masks anything shaped like a personal identity number
 (``YYMMDD-XXXX``), whatever the code that logged it: a log line is the easiest place for one to

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from gateway.domain.alarms import Condition
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase, JournalClaim, JournalDebtor
 from gateway.errors import StoreConflictError, StoreError
@@ -937,6 +938,102 @@ class NodesContract:
         )
 
 
+# -- alarms ------------------------------------------------------------------------------------------
+
+
+def condition(
+    alarm: str = "file-quarantined", subject: str = "file-1", *, node: str | None = None
+) -> Condition:
+    return Condition(alarm, subject, NOW - HOUR, f"sv {alarm} {subject}", f"en {alarm} {subject}", node)
+
+
+CHANNELS = ("webhook", "smtp")
+
+
+class AlarmContract:
+    """Alarms raised once and resolved once, whichever of several processes asks; the outbox.
+    ``node_a`` and ``node_b`` are :class:`NodesContract`'s two registered nodes."""
+
+    def test_an_alarm_is_raised_once_and_resolved_once_whichever_node_asks(
+        self, node_a: Store, node_b: Store, reader: LedgerReader
+    ) -> None:
+        held = [condition(), condition("disk-low", "node-a", node="node-a")]
+        (quarantined, disk) = node_a.reconcile_alarms(held, node="node-a", channels=CHANNELS, now=NOW)
+        assert (quarantined.alarm, quarantined.subject, quarantined.firing) == (
+            "file-quarantined",
+            "file-1",
+            True,
+        )
+        assert (quarantined.since, quarantined.raised_at, quarantined.resolved_at) == (NOW - HOUR, NOW, None)
+        assert (quarantined.message_sv, quarantined.message_en, quarantined.node) == (
+            "sv file-quarantined file-1",
+            "en file-quarantined file-1",
+            None,
+        )
+        assert disk.node == "node-a"
+        # Still holding, as seen again and by another node: nothing changes, nothing is told again.
+        assert node_a.reconcile_alarms(held, node="node-a", channels=CHANNELS, now=NOW + HOUR) == []
+        assert node_b.reconcile_alarms([condition()], node="node-b", channels=CHANNELS, now=NOW + HOUR) == []
+        # The store's fact is gone: the first node to see it resolves it; node-a's own fact stays
+        # until node-a itself sees it gone.
+        later = NOW + 2 * HOUR
+        (resolved,) = node_b.reconcile_alarms([], node="node-b", channels=CHANNELS, now=later)
+        assert (resolved.id, resolved.firing, resolved.resolved_at) == (quarantined.id, False, later)
+        assert node_a.reconcile_alarms(held[1:], node="node-a", channels=CHANNELS, now=later) == []
+        states = {(a.alarm, a.firing) for a in reader.alarm_states(resolved_since=NOW)}
+        assert states == {("file-quarantined", False), ("disk-low", True)}
+        assert [a.alarm for a in reader.alarm_states(resolved_since=later + HOUR)] == ["disk-low"]
+        (gone,) = node_a.reconcile_alarms([], node="node-a", channels=CHANNELS, now=later)
+        assert (gone.alarm, gone.firing) == ("disk-low", False)
+        # A condition that comes back is a new alarm.
+        (again,) = node_b.reconcile_alarms([condition()], node="node-b", channels=(), now=later + HOUR)
+        assert again.id not in (quarantined.id, disk.id) and again.firing
+
+    def test_each_change_is_told_once_per_channel_in_order_and_retried_until_sent(
+        self, node_a: Store, node_b: Store
+    ) -> None:
+        (raised,) = node_a.reconcile_alarms([condition()], node="node-a", channels=CHANNELS, now=NOW)
+        node_a.reconcile_alarms([], node="node-a", channels=CHANNELS, now=NOW + HOUR)
+        taken = node_a.take_notifications(now=NOW + HOUR, lease_seconds=60, limit=10)
+        # The resolution waits until its alarm's firing was told on that channel.
+        assert [(n.channel, n.state, n.node, n.attempts, n.alarm.id) for n in taken] == [
+            ("webhook", "firing", "node-a", 1, raised.id),
+            ("smtp", "firing", "node-a", 1, raised.id),
+        ]
+        assert taken[0].idempotency_key == taken[1].idempotency_key
+        webhook, smtp = taken
+        # Taken: another process passes them by while the lease runs.
+        assert node_b.take_notifications(now=NOW + HOUR, lease_seconds=60, limit=10) == []
+        node_a.notification_sent(webhook.id, now=NOW + HOUR)
+        node_a.notification_failed(smtp.id, "refused", retry_at=NOW + 2 * HOUR)
+        (resolved,) = node_b.take_notifications(now=NOW + HOUR, lease_seconds=60, limit=10)
+        assert (resolved.channel, resolved.state, resolved.attempts) == ("webhook", "resolved", 1)
+        assert resolved.idempotency_key != webhook.idempotency_key
+        node_b.notification_sent(resolved.id, now=NOW + HOUR)
+        assert node_b.take_notifications(now=NOW + HOUR, lease_seconds=60, limit=10) == []
+        (retried,) = node_b.take_notifications(now=NOW + 2 * HOUR, lease_seconds=60, limit=10)
+        assert (retried.id, retried.attempts, retried.idempotency_key) == (smtp.id, 2, smtp.idempotency_key)
+        # A process that died holding one: it is taken over once the lease ran out.
+        assert (
+            node_a.take_notifications(now=NOW + 2 * HOUR + timedelta(seconds=61), lease_seconds=60, limit=10)[
+                0
+            ].id
+            == smtp.id
+        )
+
+    def test_files_with_a_verdict_are_counted_per_source_client_and_period(self, store: Store) -> None:
+        judge(store, "a.xml", ["C-1"], now=NOW)
+        judge(store, "b.xml", ["C-2"], now=NOW + HOUR, client=OTHER_CLIENT, orgnr=OTHER_ORGNR)
+        judge(store, "c.xml", source="sftp", now=NOW)
+        claim(store, "d.xml", now=NOW)  # no verdict yet
+        count = store.files_received_count
+        assert count(source="erp", client_id=None, start=None, end=NOW + 2 * HOUR) == 2
+        assert count(source="erp", client_id=CLIENT, start=NOW - HOUR, end=NOW + 2 * HOUR) == 1
+        assert count(source="erp", client_id=None, start=NOW + timedelta(minutes=1), end=NOW + 2 * HOUR) == 1
+        assert count(source="erp", client_id=None, start=NOW - HOUR, end=NOW) == 0
+        assert count(source="sftp", client_id=None, start=None, end=NOW + HOUR) == 1
+
+
 # -- errors ------------------------------------------------------------------------------------------
 
 
@@ -1038,6 +1135,14 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "retry_refused_receipt_uploads": lambda s, _: s.retry_refused_receipt_uploads(now=NOW),
     "receipt_upload_backlog": lambda s, _: s.receipt_upload_backlog(limit=1),
     "finish_duty": lambda s, _: s.finish_duty("seal", "slot", now=NOW),
+    "files_received_count": lambda s, _: s.files_received_count(
+        source="erp", client_id=None, start=None, end=NOW
+    ),
+    "alarm_states": lambda s, _: s.alarm_states(resolved_since=NOW),
+    "reconcile_alarms": lambda s, _: s.reconcile_alarms([condition()], node="n", channels=CHANNELS, now=NOW),
+    "take_notifications": lambda s, _: s.take_notifications(now=NOW, lease_seconds=60, limit=1),
+    "notification_sent": lambda s, _: s.notification_sent(1, now=NOW),
+    "notification_failed": lambda s, _: s.notification_failed(1, "?", retry_at=NOW),
 }
 
 
@@ -1139,6 +1244,7 @@ class StoreContract(
     BookkeepingContract,
     NodesContract,
     ReceiptQueueContract,
+    AlarmContract,
     ErrorContract,
 ):
     """Everything a store does. Subclass it in a module named ``test_store_contract_<backend>.py``

@@ -7,7 +7,7 @@
 - :mod:`~gateway.monitoring.health`: ``/livez`` (the main loop's heartbeat) and ``/readyz``
   (the status facts as an ``application/health+json`` document);
 - :mod:`~gateway.monitoring.notify`: systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING);
-- :mod:`~gateway.monitoring.alarms`: the hook that reads alarm states (none yet);
+- :mod:`~gateway.monitoring.alarms`: the hook that reads alarm states from the store;
 - :mod:`~gateway.monitoring.monitor`: the daemon's :class:`~gateway.service.runner.LoopWatch`,
   tying the heartbeat, the notifier and the HTTP server to the main loop.
 

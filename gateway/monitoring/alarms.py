@@ -1,15 +1,19 @@
 """Alarms: the hook every reader of alarm states goes through (`status`, ``/readyz``, ``/metrics``).
 
-No alarm is defined yet: :func:`read_alarms` returns none. When alarms come, they are read here
-and every reader shows them at once, the same way.
+The daemon raises and resolves alarms in the store (:mod:`gateway.service.alarms`); here they are
+read back, the same way for every reader: each alarm and subject once, firing, or resolved within
+the last :data:`RESOLVED_SHOWN` (so that ``/metrics`` shows it at 0 for a while).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.store.roles import LedgerReader
+
+#: How long a resolved alarm is still shown (at 0 in /metrics).
+RESOLVED_SHOWN = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +24,30 @@ class Alarm:
     subject: str
     firing: bool
     since: datetime
-    message: str
+    message_sv: str
+    message_en: str
+    resolved_at: datetime | None = None
+
+    @property
+    def message(self) -> str:
+        return self.message_en
 
 
 def read_alarms(store: LedgerReader, *, now: datetime) -> list[Alarm]:
-    """Every alarm's state, firing or lately resolved (none yet)."""
-    del store, now  # what alarms will be read from and measured against
-    return []
+    """Every alarm's state: the firing ones, and the ones resolved lately (unless the same alarm
+    fires again on the subject), oldest first."""
+    latest: dict[tuple[str, str], Alarm] = {}
+    for record in store.alarm_states(resolved_since=now - RESOLVED_SHOWN):
+        key = (record.alarm, record.subject)
+        if key in latest and latest[key].firing and not record.firing:
+            continue
+        latest[key] = Alarm(
+            alarm=record.alarm,
+            subject=record.subject,
+            firing=record.firing,
+            since=record.since,
+            message_sv=record.message_sv,
+            message_en=record.message_en,
+            resolved_at=record.resolved_at,
+        )
+    return sorted(latest.values(), key=lambda alarm: (alarm.since, alarm.alarm, alarm.subject))

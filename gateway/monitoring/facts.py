@@ -285,10 +285,19 @@ def _store_facts(
             "subject": alarm.subject,
             "since": alarm.since.isoformat(),
             "message": mask_identities(alarm.message),
+            "message_sv": mask_identities(alarm.message_sv),
         }
         for alarm in read_alarms(store, now=now)
         if alarm.firing
     ]
+    # A firing alarm waits for a person too; what is listed above already (a quarantined file, a
+    # journal waiting for approval, a delivery failed for good) is not listed twice.
+    listed = {item["kind"] for item in attention} | {item["subject"] for item in attention}
+    for alarm in status["alarms"]:
+        if alarm["alarm"] not in listed and alarm["subject"] not in listed:
+            attention.append(
+                {"kind": f"alarm:{alarm['alarm']}", "subject": alarm["subject"], "message": alarm["message"]}
+            )
     endpoints = {
         key.removeprefix("endpoint:"): json.loads(value)
         for key, value in store.meta_items("endpoint:").items()

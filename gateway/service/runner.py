@@ -29,10 +29,12 @@ from apscheduler.triggers.cron import CronTrigger
 from gateway import __version__
 from gateway.accounting.reports.build import build_report, write_report
 from gateway.adapters import Source, Transport
+from gateway.adapters.alarm_channels import AlarmChannel
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, OutputError, SourceError, StoreError, StoreUnavailableError
 from gateway.folders import Folders
 from gateway.fsutil import write_new
+from gateway.service.alarms import EVALUATE_SECONDS, AlarmSender, AlarmWatch
 from gateway.service.consistency import describe_refusal, files_ahead_of_store
 from gateway.service.intake import DEFAULT_FILE_TIMEOUT_SECONDS, Intake, output_error
 from gateway.service.intake import DEFAULT_LEASE_SECONDS as NODE_LEASE_SECONDS
@@ -134,6 +136,8 @@ class Parts(Protocol):
 
     def watcher(self, sources: list[Source], wake: threading.Event) -> Watcher: ...
 
+    def alarm_channels(self) -> list[AlarmChannel]: ...
+
 
 class LoopWatch(Protocol):
     """Who watches the main loop (gateway.monitoring's Monitor: health checks, metrics, systemd).
@@ -229,6 +233,10 @@ class Daemon:
         self.holder = node_holder(config.node)
         self._heartbeat: NodeHeartbeat | None = None
         self._last_turn = time.monotonic()
+        # Alarms: evaluated from the loop, told from a thread of their own (or at the end of --once).
+        self._alarms = AlarmWatch(config, node=self.node, clock=clock)
+        self._alarm_sender: AlarmSender | None = None
+        self._next_alarm_check = 0.0
 
     # -- signals only set flags --------------------------------------------------------------
 
@@ -280,12 +288,23 @@ class Daemon:
                 extra={"event": "daemon-started"},
             )
             self._watch.open()
+            self._alarm_sender = AlarmSender(
+                lambda: self._parts.open_store(busy_seconds=DAEMON_BUSY_SECONDS, holder=self.holder),
+                self._parts.alarm_channels(),
+                clock=self._clock,
+            )
             if not self.once:
                 watcher = self._parts.watcher(self._sources, self._wake)
                 watcher.start()
                 self._scheduler = self._start_scheduler()
-            return self._loop()
+                self._alarm_sender.start()
+            exit_code = self._loop()
+            if self.once:
+                self._alarm_sender.send_due()
+            return exit_code
         finally:
+            if self._alarm_sender is not None:
+                self._alarm_sender.stop()
             self._watch.close()
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
@@ -414,10 +433,25 @@ class Daemon:
         self._return_receipts()
         if self._report_requested.is_set() and not self.pauses.blocked("reports"):
             self._write_daily_report(store)
+        self._evaluate_alarms(store)
         # The store's pause ends only after a round of real work went through: a probe alone
         # can succeed where the work fails (a damaged index), and must not make the pause flap.
         if not self._store_failing:
             self.pauses.succeeded("store")
+
+    def _evaluate_alarms(self, store: Store) -> None:
+        """Every few seconds: which alarms hold, reconciled in the store (each change once, whichever
+        node sees it first), and the sender woken for what changed."""
+        if time.monotonic() < self._next_alarm_check:
+            return
+        self._next_alarm_check = time.monotonic() + min(self.config.scan_seconds, EVALUATE_SECONDS)
+        try:
+            changed = self._alarms.evaluate(store, self.pauses.all())
+        except StoreUnavailableError as error:
+            self._store_failed(error)
+            return
+        if changed and self._alarm_sender is not None:
+            self._alarm_sender.wake()
 
     def _ready_store(self) -> Store | None:
         """The store, opened (again) once it can be; None while it is paused."""

@@ -306,3 +306,40 @@ class ReceiptBacklog:
     failing: int
     #: Refused for good: another file has the name there; never overwritten.
     refused: list[ReceiptUpload]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """One alarm on one subject, from the moment it was raised: ``firing`` until resolved (once;
+    a condition that comes back later is a new alarm). ``node``: the node whose own fact it is
+    (its pauses, its disk), which alone resolves it; None: a fact of the store."""
+
+    id: int
+    alarm: str
+    subject: str
+    firing: bool
+    since: datetime  # when its condition began
+    raised_at: datetime
+    resolved_at: datetime | None
+    message_sv: str
+    message_en: str
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotification:
+    """One change of an alarm (``state``: "firing" or "resolved") to be told on one channel
+    ("webhook", "smtp"), kept in the store's outbox until it was sent; ``node``: who noticed."""
+
+    id: int
+    channel: str
+    state: str
+    node: str
+    attempts: int
+    alarm: AlarmRecord
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt of this change, on every channel: a receiver that saw it
+        (a retry after a crash) knows it again."""
+        return f"inkasso-gateway-alarm-{self.alarm.id}-{self.state}"

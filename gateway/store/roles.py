@@ -3,7 +3,8 @@
 Every part is typed against the role it uses, never against a concrete store: the intake against
 :class:`IntakeStore`, the journal service against :class:`JournalStore`, reports, audit, status,
 the consistency check and backup against :class:`LedgerReader` (`trace` against the narrower
-:class:`TraceReader`), the daemon's own notes against :class:`Bookkeeping`. :class:`Store` is all
+:class:`TraceReader`), the daemon's own notes against :class:`Bookkeeping`, alarms' states and
+their notifications against :class:`AlarmBook`. :class:`Store` is all
 of them: what a backend implements and what the composition root (:mod:`gateway.bootstrap`, the
 only module that names a concrete store) opens to write; a store opened only to look is a
 :class:`LedgerReader`.
@@ -24,9 +25,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
+from gateway.domain.alarms import Condition
 from gateway.domain.journal import JournalCase
 from gateway.domain.rules import History
 from gateway.store import (
+    AlarmNotification,
+    AlarmRecord,
     CaseMismatch,
     FileRecord,
     FileState,
@@ -282,7 +286,37 @@ class LedgerReader(TraceReader, StoreHandle, Protocol):
     def receipt_upload_backlog(self, *, limit: int) -> ReceiptBacklog: ...
     # A consistent copy as of one moment at ``target`` (an earlier copy there replaced), opened to read.
     def backup_to(self, target: Path) -> LedgerReader: ...
+    # Files with a verdict received in [start, end) from ``source`` (and ``client_id`` when given;
+    # ``start`` None: since the store began): what an expected delivery of files counts.
+    def files_received_count(
+        self, *, source: str, client_id: str | None, start: datetime | None, end: datetime
+    ) -> int: ...
+    # Every firing alarm, and those resolved at or after ``resolved_since``, oldest first.
+    def alarm_states(self, *, resolved_since: datetime) -> list[AlarmRecord]: ...
 
 
-class Store(IntakeStore, JournalStore, LedgerReader, Bookkeeping, Nodes, Protocol):
+class AlarmBook(StoreHandle, Protocol):
+    """Alarms' states and the outbox of their notifications. Several nodes may evaluate the same
+    conditions: every change is a compare-and-set in one step, so exactly one process raises or
+    resolves an alarm and queues its notifications; a notification is taken under a lease, so that
+    one process at a time sends it (a crash may send it twice: its idempotency key tells)."""
+
+    # Make the states what ``conditions`` (every condition that holds now, as ``node`` sees them)
+    # say: a condition without a firing alarm is raised; a firing alarm whose condition is gone is
+    # resolved, unless it is another node's own (Condition.node). Each change queues one
+    # notification per channel in ``channels``. Returns the alarms this call changed.
+    def reconcile_alarms(
+        self, conditions: Sequence[Condition], *, node: str, channels: Sequence[str], now: datetime
+    ) -> list[AlarmRecord]: ...
+    # Notifications due at ``now``, oldest first, each taken for ``lease_seconds`` and counted as an
+    # attempt; one waits while an earlier change of its alarm on its channel is unsent.
+    def take_notifications(
+        self, *, now: datetime, lease_seconds: float, limit: int
+    ) -> list[AlarmNotification]: ...
+    def notification_sent(self, notification_id: int, *, now: datetime) -> None: ...
+    # Not sent: the lease is given back and the next attempt waits until ``retry_at``.
+    def notification_failed(self, notification_id: int, error: str, *, retry_at: datetime) -> None: ...
+
+
+class Store(IntakeStore, JournalStore, LedgerReader, Bookkeeping, Nodes, AlarmBook, Protocol):
     """Every role at once: what a backend implements and the daemon holds."""

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from gateway.domain.alarms import Condition
 from gateway.domain.chain import GENESIS_SHA256
 from gateway.domain.journal import JournalCase
 from gateway.errors import (
@@ -32,6 +33,8 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.store import (
+    AlarmNotification,
+    AlarmRecord,
     CaseMismatch,
     FileRecord,
     FileState,
@@ -242,7 +245,43 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (duty, slot)
     )
     """,
-    # 9 (after the alarms'): copies of receipts owed to the senders' receipt folders (a source's
+    # 8: alarms. An alarm on a subject is one row from the moment it is raised until it is
+    # resolved (one firing row per alarm and subject at a time); ``node`` names the node whose
+    # own fact it is (NULL: the store's). Each change is told on each channel from the outbox.
+    """
+    CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY,
+        alarm TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT NOT NULL,
+        node TEXT,
+        since TEXT NOT NULL,
+        raised_at TEXT NOT NULL,
+        raised_by TEXT NOT NULL,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        message_sv TEXT NOT NULL,
+        message_en TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX alarms_one_firing ON alarms(alarm, subject) WHERE state = 'firing';
+    CREATE INDEX alarms_resolved ON alarms(resolved_at);
+    CREATE TABLE alarm_notifications (
+        id INTEGER PRIMARY KEY,
+        alarm_row INTEGER NOT NULL REFERENCES alarms(id),
+        state TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        node TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at TEXT NOT NULL,
+        lease_holder TEXT,
+        lease_until TEXT,
+        sent_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX alarm_notifications_unsent ON alarm_notifications(alarm_row) WHERE sent_at IS NULL
+    """,
+    # 9: copies of receipts owed to the senders' receipt folders (a source's
     # receipt_dir), queued once the local receipt is published and sent until they are there; a
     # copy refused for good (another file has its name there) waits for a person.
     """
@@ -279,6 +318,7 @@ _FILE_COLUMNS = (
     "receipt_sha256, final_path, last_error, previous_receipt_sha256, written_at, judged_at, finished_at, "
     "client_id, source_identity"
 )
+_ALARM_COLUMNS = "a.id, a.alarm, a.subject, a.state, a.since, a.raised_at, a.resolved_at, a.message_sv, a.message_en, a.node"
 _JOURNAL_COLUMNS = (
     "j.id, j.client_id, j.sequence, j.state, j.needs_review, j.opened_at, j.sealed_at, j.approved_by, "
     "j.approved_at, j.built_at, j.file_name, j.sha256, j.size, j.delivered_at, j.attempts, j.last_error, "
@@ -1796,3 +1836,156 @@ class SqlStore:
         ):
             result[f"{state}:{status}" if status else str(state)] = int(count)
         return result
+
+    # -- alarms ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _alarm(row: Sequence[Any]) -> AlarmRecord:
+        return AlarmRecord(
+            id=int(row[0]),
+            alarm=str(row[1]),
+            subject=str(row[2]),
+            firing=row[3] == "firing",
+            since=datetime.fromisoformat(str(row[4])),
+            raised_at=datetime.fromisoformat(str(row[5])),
+            resolved_at=_moment(None if row[6] is None else str(row[6])),
+            message_sv=str(row[7]),
+            message_en=str(row[8]),
+            node=None if row[9] is None else str(row[9]),
+        )
+
+    def files_received_count(
+        self, *, source: str, client_id: str | None, start: datetime | None, end: datetime
+    ) -> int:
+        query = (
+            "SELECT COUNT(*) FROM files WHERE source = ? AND state IN ('judged', 'done') "
+            "AND received_at < ? AND received_at >= ?"
+        )
+        parameters: list[Any] = [source, _iso(end), _iso(start) if start is not None else ""]
+        if client_id is not None:
+            query += " AND client_id = ?"
+            parameters.append(client_id)
+        (count,) = self._db.execute(query, parameters).fetchone()
+        return int(count)
+
+    def alarm_states(self, *, resolved_since: datetime) -> list[AlarmRecord]:
+        rows = self._db.execute(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms a WHERE a.state = 'firing' OR a.resolved_at >= ? ORDER BY a.id",
+            (_iso(resolved_since),),
+        ).fetchall()
+        return [self._alarm(row) for row in rows]
+
+    def reconcile_alarms(
+        self, conditions: Sequence[Condition], *, node: str, channels: Sequence[str], now: datetime
+    ) -> list[AlarmRecord]:
+        """One step under the write lock: each change is made by whoever asks first, and only once
+        (the firing row is unique per alarm and subject; a resolution changes a row still firing)."""
+        changed: list[int] = []
+        holding = {condition.key for condition in conditions}
+        with self._tx() as db:
+            firing = {
+                (str(alarm), str(subject)): (int(row_id), None if owner is None else str(owner))
+                for row_id, alarm, subject, owner in db.execute(
+                    "SELECT id, alarm, subject, node FROM alarms WHERE state = 'firing'"
+                ).fetchall()
+            }
+            for key, (row_id, owner) in firing.items():
+                if key in holding or (owner is not None and owner != node):
+                    continue
+                cursor = db.execute(
+                    "UPDATE alarms SET state = 'resolved', resolved_at = ?, resolved_by = ? "
+                    "WHERE id = ? AND state = 'firing'",
+                    (_iso(now), self._holder, row_id),
+                )
+                if cursor.rowcount == 1:
+                    changed.append(row_id)
+                    self._queue_notifications(db, row_id, "resolved", node, channels, now)
+            for condition in conditions:
+                if condition.key in firing:
+                    continue
+                row = db.execute(
+                    "INSERT INTO alarms (alarm, subject, state, node, since, raised_at, raised_by, "
+                    "message_sv, message_en) VALUES (?, ?, 'firing', ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING RETURNING id",
+                    (
+                        condition.alarm,
+                        condition.subject,
+                        condition.node,
+                        _iso(condition.since),
+                        _iso(now),
+                        self._holder,
+                        condition.message_sv[:2000],
+                        condition.message_en[:2000],
+                    ),
+                ).fetchone()
+                if row is not None:
+                    changed.append(int(row[0]))
+                    self._queue_notifications(db, int(row[0]), "firing", node, channels, now)
+            if not changed:
+                return []
+            marks = ", ".join("?" for _ in changed)
+            rows = db.execute(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms a WHERE a.id IN ({marks}) ORDER BY a.id", changed
+            ).fetchall()
+        return [self._alarm(row) for row in rows]
+
+    @staticmethod
+    def _queue_notifications(
+        db: Connection, row_id: int, state: str, node: str, channels: Sequence[str], now: datetime
+    ) -> None:
+        for channel in channels:
+            db.execute(
+                "INSERT INTO alarm_notifications (alarm_row, state, channel, node, created_at, next_try_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row_id, state, channel, node, _iso(now), _iso(now)),
+            )
+
+    def take_notifications(
+        self, *, now: datetime, lease_seconds: float, limit: int
+    ) -> list[AlarmNotification]:
+        until = _iso(now + timedelta(seconds=lease_seconds))
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT n.id, n.channel, n.state, n.node, n.attempts, {_ALARM_COLUMNS} "
+                "FROM alarm_notifications n JOIN alarms a ON a.id = n.alarm_row "
+                "WHERE n.sent_at IS NULL AND n.next_try_at <= ? "
+                "AND (n.lease_until IS NULL OR n.lease_until <= ? OR n.lease_holder = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM alarm_notifications e WHERE e.alarm_row = n.alarm_row "
+                "AND e.channel = n.channel AND e.id < n.id AND e.sent_at IS NULL) "
+                "ORDER BY n.id LIMIT ?",
+                (_iso(now), _iso(now), self._holder, limit),
+            ).fetchall()
+            taken: list[AlarmNotification] = []
+            for row in rows:
+                db.execute(
+                    "UPDATE alarm_notifications SET lease_holder = ?, lease_until = ?, attempts = attempts + 1 "
+                    "WHERE id = ?",
+                    (self._holder, until, int(row[0])),
+                )
+                taken.append(
+                    AlarmNotification(
+                        id=int(row[0]),
+                        channel=str(row[1]),
+                        state=str(row[2]),
+                        node=str(row[3]),
+                        attempts=int(row[4]) + 1,
+                        alarm=self._alarm(row[5:]),
+                    )
+                )
+        return taken
+
+    def notification_sent(self, notification_id: int, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE alarm_notifications SET sent_at = ?, lease_holder = NULL, lease_until = NULL, "
+                "last_error = NULL WHERE id = ? AND sent_at IS NULL",
+                (_iso(now), notification_id),
+            )
+
+    def notification_failed(self, notification_id: int, error: str, *, retry_at: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE alarm_notifications SET next_try_at = ?, last_error = ?, lease_holder = NULL, "
+                "lease_until = NULL WHERE id = ? AND sent_at IS NULL AND lease_holder = ?",
+                (_iso(retry_at), error[:2000], notification_id, self._holder),
+            )
