@@ -102,6 +102,8 @@ def test_metrics_start_at_zero_match_the_receipts_and_survive_a_restart(tmp_path
         assert scraped[("inkasso_gateway_files_in_progress", labels())] == 0
         assert scraped[("inkasso_gateway_data_free_bytes", labels())] > 0
         assert series(scraped, "inkasso_gateway_alarm") == {}
+        for state in ("pending", "failing", "refused"):
+            assert scraped[("inkasso_gateway_receipt_uploads", labels(state=state))] == 0
         (build,) = series(scraped, "inkasso_gateway_build_info")
         assert dict(build).keys() == {"version", "rules"}
 

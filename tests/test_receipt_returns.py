@@ -32,6 +32,7 @@ from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliver
 from gateway.folders import Folders
 from gateway.monitoring.facts import status_facts
 from gateway.monitoring.health import readiness
+from gateway.monitoring.metrics import LedgerCollector
 from gateway.service.receipts import ReceiptReturns, copies_of
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE, SAMPLE_CONFIG
@@ -190,6 +191,14 @@ def test_a_copy_that_failed_is_tried_again_after_its_backoff_also_after_a_restar
     facts = status_facts(config_module.load(tmp_path / "gateway.toml"), now=NOW)
     (check,) = readiness(facts, now=NOW)[1]["checks"]["receipts:backlog"]
     assert (check["status"], check["observedValue"]) == ("warn", 1)
+    config = config_module.load(tmp_path / "gateway.toml")
+    scraped = {
+        sample.labels["state"]: sample.value
+        for metric in LedgerCollector(config, wire(config).open_reader).collect()
+        if metric.name == "inkasso_gateway_receipt_uploads"
+        for sample in metric.samples
+    }
+    assert scraped == {"pending": 1, "failing": 1, "refused": 0}
     clock.now = NOW + timedelta(seconds=4)
     assert returns(store, folders, server, clock).send_due().sent == 0  # not yet: 5 s
     store.close()

@@ -72,6 +72,7 @@ class LedgerCollector(Collector):
                 totals = reader.running_totals()
                 last_files = reader.last_received()
                 alarms = read_alarms(reader, now=datetime.now(UTC))
+                backlog = reader.receipt_upload_backlog(limit=10_000)
             finally:
                 reader.close()
         except StoreError as error:
@@ -93,6 +94,15 @@ class LedgerCollector(Collector):
         for state in alarms:
             alarm.add_metric([state.alarm, state.subject], 1 if state.firing else 0)
         yield alarm
+        uploads = GaugeMetricFamily(
+            PREFIX + "receipt_uploads",
+            "Copies of receipts not yet in their senders' receipt folders (receipt_dir), by state",
+            labels=["state"],
+        )
+        uploads.add_metric(["pending"], backlog.pending)
+        uploads.add_metric(["failing"], backlog.failing)
+        uploads.add_metric(["refused"], len(backlog.refused))
+        yield uploads
 
     def _looked_at(self) -> Iterator[Metric]:
         """What is read from the machine, not the store: the build, free space, the inboxes."""
