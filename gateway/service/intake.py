@@ -906,12 +906,12 @@ class Intake:
         reason = record.last_error or "the gateway stopped (crashed or was killed) while processing it"
         if incomplete:
             sv = (
-                f"Filen tar slut mitt i XML-innehållet och blev inte färdig på {self._incomplete_seconds:g} "
+                f"Filen tar slut mitt i innehållet (XML eller JSON) och blev inte färdig på {self._incomplete_seconds:g} "
                 "sekunder. Den har lagts i karantän; skicka den igen, hel (skriv gärna under ett tillfälligt "
                 "namn som .part och byt namn när den är klar)."
             )
             en = (
-                f"The file ends in the middle of its XML and was not completed within {self._incomplete_seconds:g} "
+                f"The file ends in the middle of its content (XML or JSON) and was not completed within {self._incomplete_seconds:g} "
                 "seconds. It has been quarantined; send it again, whole (preferably written under a temporary "
                 "name such as .part and renamed when complete)."
             )
