@@ -973,14 +973,6 @@ class Intake:
             _temporary_receipt(self._folders.located(r.receipt_path)) for r in judged if r.receipt_path
         }
         kept_staged = {str(r.id) for r in judged}
-        # What other live nodes have in hand on the shared data folder is theirs: its staged copy,
-        # its copy being taken in, and (for a moment before its commit) its temporary receipt.
-        in_hand = self._store.leased_by_others("file:", now=self._clock())
-        kept_staged |= {
-            str(r.id)
-            for r in self._store.files_in_state(FileState.CLAIMED)
-            if file_lease_name(r.source, r.path) in in_hand
-        }
         shared = self._config.several_nodes
         for stale in self._folders.receipts.glob("*/.*.kvittens.xml.tmp"):
             if stale not in kept_receipts and not (shared and _younger_than(stale, OTHER_NODES_WORK_SECONDS)):
@@ -992,6 +984,8 @@ class Intake:
             for entry in self._folders.staging.iterdir():
                 if not entry.is_file() or entry.name in kept_staged:
                     continue
+                if entry.name.isdigit() and self._still_needed(int(entry.name)):
+                    continue
                 others_incoming = entry.name.startswith(INCOMING_PREFIX) and not entry.name.startswith(
                     own_incoming
                 )
@@ -999,6 +993,23 @@ class Intake:
                     continue  # another node's copy being taken in
                 entry.unlink(missing_ok=True)
         return finished
+
+    def _still_needed(self, file_id: int) -> bool:
+        """Whether the staged copy of file ``file_id`` is still someone's, asked now, entry by
+        entry: another live node has the file in hand (its lease, taken before the copy was made
+        and let go only after the copy was placed, is held), or its verdict is committed and the
+        copy waits to be placed. Asked at the moment of removal, since another node may claim,
+        judge or publish while this one looks (a list read earlier would be stale)."""
+        try:
+            record = self._store.file(file_id)
+        except StoreUnavailableError:
+            raise  # the store cannot tell now: nothing is removed (recovery is tried again)
+        except StoreError:
+            return False  # no such file: a copy a crash left before its claim was committed
+        if record.state is FileState.JUDGED:
+            return True
+        lease = file_lease_name(record.source, record.path)
+        return lease in self._store.leased_by_others(lease, now=self._clock())
 
     def abandon_vanished(self) -> int:
         """Drop the claims of files that failed (an attempt counted) and then left their source
