@@ -874,6 +874,29 @@ class NodesContract:
         assert node_a.register_node("node-a", version="1", now=after, lease_seconds=LEASE) is None
         assert node_a.take_lease(name, now=after, lease_seconds=LEASE)
 
+    def test_a_lease_name_is_matched_as_written_whatever_wildcards_a_file_name_holds(
+        self, node_a: Store, node_b: Store
+    ) -> None:
+        odd = "file:erp:/in/50%_rest!.xml"
+        assert node_a.take_lease(odd, now=NOW, lease_seconds=LEASE)
+        assert node_a.take_lease("file:erp:/in/5000xrest.xml", now=NOW, lease_seconds=LEASE)
+        assert node_b.leased_by_others(odd, now=NOW) == {odd}
+        assert node_b.leased_by_others("file:erp:/in/50%", now=NOW) == {odd}
+        assert node_b.leased_by_others("file:erp:/in/50_", now=NOW) == set()
+
+    def test_a_journal_in_delivery_stays_its_nodes_while_the_node_beats(
+        self, store: Store, node_a: Store, node_b: Store
+    ) -> None:
+        judge(store, "a.xml", ["C-1"])
+        (journal,) = seal(store)
+        assert node_a.begin_delivery(journal.journal_id, now=NOW, lease_seconds=60)
+        # A slow link: the delivery outlasts its 60 s, and the node's heartbeat keeps it its own.
+        assert node_a.renew_node("node-a", now=NOW + timedelta(seconds=50), lease_seconds=LEASE)
+        assert node_b.renew_node("node-b", now=NOW + timedelta(seconds=50), lease_seconds=LEASE)
+        assert not node_b.begin_delivery(
+            journal.journal_id, now=NOW + timedelta(seconds=70), lease_seconds=60
+        )
+
     def test_a_node_that_stops_cleanly_leaves_its_leases_at_once(self, node_a: Store, node_b: Store) -> None:
         assert node_a.take_lease("file:erp:/in/a.xml", now=NOW, lease_seconds=LEASE)
         node_a.leave_node("node-a", now=NOW + timedelta(seconds=1))
@@ -1130,6 +1153,7 @@ CALLS: dict[str, Callable[[Store, Path], object]] = {
     "take_duty": lambda s, _: s.take_duty("seal", "slot", now=NOW),
     "queue_receipt_uploads": lambda s, _: s.queue_receipt_uploads([receipt_copy()], now=NOW),
     "due_receipt_uploads": lambda s, _: s.due_receipt_uploads(now=NOW, limit=1),
+    "receipt_upload_due": lambda s, _: s.receipt_upload_due(1, now=NOW),
     "record_receipt_uploaded": lambda s, _: s.record_receipt_uploaded(1, now=NOW),
     "record_receipt_upload_failure": lambda s, _: s.record_receipt_upload_failure(1, "?", retry_at=NOW),
     "retry_refused_receipt_uploads": lambda s, _: s.retry_refused_receipt_uploads(now=NOW),
@@ -1190,7 +1214,10 @@ class ReceiptQueueContract:
             NOW,
             [],
         )
+        assert store.receipt_upload_due(due[1].id, now=NOW + HOUR)
+        assert not store.receipt_upload_due(due[1].id, now=NOW)  # not yet queued then
         store.record_receipt_uploaded(due[1].id, now=NOW + HOUR)
+        assert not store.receipt_upload_due(due[1].id, now=NOW + 2 * HOUR)  # sent: another node skips it
         store.queue_receipt_uploads([second], now=NOW + 2 * HOUR)  # a copy sent is never sent again
         assert [u.source for u in store.due_receipt_uploads(now=NOW + 3 * HOUR, limit=10)] == ["erp"]
 

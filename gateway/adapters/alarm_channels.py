@@ -9,6 +9,7 @@ does not answer is tried again later, never waited for.
 
 from __future__ import annotations
 
+import http.client
 import json
 import smtplib
 import ssl
@@ -74,7 +75,9 @@ class WebhookChannel:
                 answer.read()
         except urllib.error.HTTPError as error:
             raise ChannelError(f"{self.url} answered {error.code} {error.reason}") from error
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
+            # HTTPException: a server that answers something other than HTTP (a bad status line,
+            # a body cut short) is the channel failing, not the sender.
             reason = getattr(error, "reason", None) or error
             raise ChannelError(f"{self.url}: {reason}") from error
 

@@ -52,6 +52,9 @@ log = logging.getLogger("gateway.alarms")
 NOTIFY_BACKOFF = Backoff(base_seconds=2.0, max_seconds=600.0)
 #: How long a taken notification is this process's before another may send it.
 NOTIFY_LEASE_SECONDS = 60.0
+#: Notifications taken at a time: each may take a channel's timeout (10 s; SMTP's few steps each),
+#: and all must be sent well within their lease.
+NOTIFY_BATCH = 2
 #: How often the sender looks into the outbox when not woken.
 SENDER_POLL_SECONDS = 1.0
 #: The conditions are evaluated at most this often (and at least every scan).
@@ -303,7 +306,12 @@ class AlarmSender:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.send_due()
+            try:
+                self.send_due()
+            except Exception:
+                # The thread must outlive whatever a channel does: told, and tried again later.
+                log.exception("alarm notifications: unexpected error (tried again)")
+                self._close()
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
 
@@ -322,8 +330,10 @@ class AlarmSender:
             if self._store is None:
                 self._store = self._open_store()
             store = self._store
+            # No more than can be sent within the lease, each taking up to its timeout: a
+            # notification whose lease ran out mid-batch would be sent again by another node.
             for notification in store.take_notifications(
-                now=self._clock(), lease_seconds=NOTIFY_LEASE_SECONDS, limit=20
+                now=self._clock(), lease_seconds=NOTIFY_LEASE_SECONDS, limit=NOTIFY_BATCH
             ):
                 if self._stop.is_set() and sent:
                     break

@@ -816,6 +816,13 @@ class Intake:
         receipt = self._folders.located(record.receipt_path)
         temporary = _temporary_receipt(receipt)
         if temporary.exists():
+            if record.receipt_sha256 is not None and sha256_file(temporary) != record.receipt_sha256:
+                # Not the receipt that was committed: a process taken for dead wrote its own over
+                # it after losing the file. Never published as if it were; a person looks.
+                raise PublishError(
+                    f"{temporary} is not the receipt committed for {record.name} (its SHA-256 differs): "
+                    "not published"
+                )
             try:
                 publish(temporary, receipt)
             except FileExistsError:
@@ -979,16 +986,15 @@ class Intake:
                 stale.unlink(missing_ok=True)
         for folder in self._folders.written():
             remove_stale_temporaries(folder)
-        own_incoming = f"{INCOMING_PREFIX}{self._config.node}-"
         if self._folders.staging.is_dir():
             for entry in self._folders.staging.iterdir():
                 if not entry.is_file() or entry.name in kept_staged:
                     continue
                 if entry.name.isdigit() and self._still_needed(int(entry.name)):
                     continue
-                others_incoming = entry.name.startswith(INCOMING_PREFIX) and not entry.name.startswith(
-                    own_incoming
-                )
+                # Named by node and pid: any other name is another process's (of this node's
+                # earlier run, or of another node: "gw" must not take "gw-2"'s for its own).
+                others_incoming = entry.name.startswith(INCOMING_PREFIX) and entry.name != self._incoming.name
                 if others_incoming and shared and _younger_than(entry, OTHER_NODES_WORK_SECONDS):
                     continue  # another node's copy being taken in
                 entry.unlink(missing_ok=True)

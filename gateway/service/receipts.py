@@ -133,7 +133,9 @@ class ReceiptReturns:
             if not self._store.take_lease(lease, now=self._clock(), lease_seconds=self._lease_seconds):
                 continue  # another node is sending it
             try:
-                self._send(upload, destination, result)
+                if self._store.receipt_upload_due(upload.id, now=self._clock()):
+                    self._send(upload, destination, result)
+                # else: sent (or put off) by another node since the list was read
             finally:
                 with contextlib.suppress(StoreUnavailableError):  # it lapses with the heartbeat
                     self._store.release_lease(lease)

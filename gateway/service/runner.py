@@ -233,6 +233,7 @@ class Daemon:
         self.holder = node_holder(config.node)
         self._heartbeat: NodeHeartbeat | None = None
         self._last_turn = time.monotonic()
+        self._seal_slot_left: str | None = None
         # Alarms: evaluated from the loop, told from a thread of their own (or at the end of --once).
         self._alarms = AlarmWatch(config, node=self.node, clock=clock)
         self._alarm_sender: AlarmSender | None = None
@@ -652,10 +653,15 @@ class Daemon:
                 if store.take_duty("seal", slot, now=self._clock()):
                     journals.seal()
                     store.finish_duty("seal", slot, now=self._clock())
-                else:
+                    self._seal_requested.clear()
+                    store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
+                elif self._seal_slot_left != slot:
+                    # Another node seals this slot. The request stays: should that node die
+                    # before it finished, the duty is taken over on a later turn (once it is
+                    # done, asking again is one small write per turn until the next slot).
                     log.info("the seal of %s is another node's", slot)
-                self._seal_requested.clear()
-                store.set_meta(LAST_SCHEDULED_SEAL, self._clock().isoformat())
+                    self._seal_slot_left = slot
+            self._last_turn = time.monotonic()  # a slow delivery is work, not a hung loop
             results = journals.deliver_approved()
         except StoreUnavailableError as error:
             self._store_failed(error)
@@ -737,6 +743,9 @@ class Daemon:
         """A file may take up to the intake's own time limit; the loop counts as alive that long.
         Once started up, a file in hand means the sources were looked at: ready."""
         self._watch.beat(allowance=DEFAULT_FILE_TIMEOUT_SECONDS + self.config.scan_seconds)
+        # The node's heartbeat lives as long as the loop comes round; a turn of many files is
+        # work, not a hang: each file gives it its time limit afresh.
+        self._last_turn = time.monotonic()
         if self._started_up and not self._announced:
             self._announced = True
             self._watch.ready(self._summary())

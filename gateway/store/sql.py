@@ -1559,6 +1559,13 @@ class SqlStore:
             if cursor.rowcount != 1:
                 return False
             db.execute("UPDATE leases SET lease_until = ? WHERE holder = ?", (until, self._holder))
+            # A journal this node is delivering stays its own while the node lives, however long
+            # the delivery takes (a slow link must not let another node send it a second time).
+            db.execute(
+                "UPDATE journals SET lease_until = ? WHERE lease_holder = ? AND state = 'approved' "
+                "AND lease_until < ?",
+                (until, self._holder, until),
+            )
             return True
 
     def leave_node(self, node: str, *, now: datetime) -> None:
@@ -1613,9 +1620,12 @@ class SqlStore:
 
     def leased_by_others(self, prefix: str, *, now: datetime) -> set[str]:
         """The names under ``prefix`` that another live process holds now."""
+        # The prefix is matched as it is written: LIKE's wildcards in a file name ("50%.xml",
+        # "a_b.xml") are escaped, with an escape character both SQLite and PostgreSQL take as such.
+        pattern = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
         rows = self._db.execute(
-            "SELECT name, holder FROM leases WHERE name LIKE ? AND lease_until > ? AND holder != ?",
-            (prefix.replace("%", "") + "%", _iso(now), self._holder),
+            "SELECT name, holder FROM leases WHERE name LIKE ? ESCAPE '!' AND lease_until > ? AND holder != ?",
+            (pattern, _iso(now), self._holder),
         ).fetchall()
         return {str(name) for name, holder in rows if self._alive(self._db, str(holder), now)}
 
@@ -1752,6 +1762,13 @@ class SqlStore:
             (_iso(now), limit),
         ).fetchall()
         return [self._upload(row) for row in rows]
+
+    def receipt_upload_due(self, upload_id: int, *, now: datetime) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM receipt_uploads WHERE id = ? AND state = 'pending' AND next_try <= ?",
+            (upload_id, _iso(now)),
+        ).fetchone()
+        return row is not None
 
     def record_receipt_uploaded(self, upload_id: int, *, now: datetime) -> None:
         with self._tx() as db:
