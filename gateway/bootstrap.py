@@ -68,21 +68,18 @@ class Wiring:
 
     # -- the store -----------------------------------------------------------------------------
 
-    def _shared_store(self) -> bool:
-        return self.config.store_url.startswith(POSTGRES_PREFIX)
-
     def store_location(self) -> str:
-        if self._shared_store():
+        if self.config.several_nodes:
             return displayed_url(self.config.store_url)
         return str(store_path(self.config, data_dir=self.data_dir))
 
     def store_exists(self) -> bool:
         # A database is made by its administrator, never by the gateway: it is there.
-        return self._shared_store() or store_path(self.config, data_dir=self.data_dir).exists()
+        return self.config.several_nodes or store_path(self.config, data_dir=self.data_dir).exists()
 
     def forget_new_store(self) -> None:
         """Remove a store this start created and then refused (nothing was written into it)."""
-        if self._shared_store():
+        if self.config.several_nodes:
             return  # an empty schema in a database is harmless, and the database is not ours
         path = store_path(self.config, data_dir=self.data_dir)
         for suffix in ("", "-wal", "-shm"):
@@ -96,7 +93,7 @@ class Wiring:
             options["busy_seconds"] = busy_seconds
         if holder is not None:
             options["lease_holder"] = holder
-        if self._shared_store():
+        if self.config.several_nodes:
             return PostgresStore(self.config.store_url, **options)
         path = store_path(self.config, data_dir=self.data_dir)
         fs_type = file_system_type(path.parent)
@@ -111,7 +108,7 @@ class Wiring:
     def open_reader(self) -> LedgerReader:
         """The store, for commands that only look: never a write lock, never a migration, never a
         new store. At rest (no daemon on the data folder) an SQLite store is opened immutable."""
-        if self._shared_store():
+        if self.config.several_nodes:
             return PostgresStore(self.config.store_url, read_only=True)
         path = store_path(self.config, data_dir=self.data_dir)
         return SqliteStore(path, read_only=True, at_rest=not daemon_running(self.folders.var))
@@ -124,7 +121,7 @@ class Wiring:
     def copy_store(self, url: str) -> dict[str, int]:
         """Copy the configured SQLite store, as of one moment, into the empty PostgreSQL database
         at ``url`` (its schema created there first), ids and all: the rows copied per table."""
-        if self._shared_store():
+        if self.config.several_nodes:
             raise ConfigError(
                 f"store.url: the store is {self.store_location()} already; store copy copies an SQLite store"
             )

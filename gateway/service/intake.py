@@ -816,9 +816,16 @@ class Intake:
         receipt = self._folders.located(record.receipt_path)
         temporary = _temporary_receipt(receipt)
         if temporary.exists():
-            if record.receipt_sha256 is not None and sha256_file(temporary) != record.receipt_sha256:
-                # Not the receipt that was committed: a process taken for dead wrote its own over
-                # it after losing the file. Never published as if it were; a person looks.
+            # Only where another node can write it: a process taken for dead that lost the file
+            # may have written its own receipt over the committed one. (One daemon per data
+            # folder cannot, and a big receipt is not read a second time for nothing.)
+            shared = self._config.several_nodes
+            if (
+                shared
+                and record.receipt_sha256 is not None
+                and sha256_file(temporary) != record.receipt_sha256
+            ):
+                # Never published as if it were the committed receipt; a person looks.
                 raise PublishError(
                     f"{temporary} is not the receipt committed for {record.name} (its SHA-256 differs): "
                     "not published"
